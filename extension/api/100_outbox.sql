@@ -1,0 +1,269 @@
+-- The outbox's API: emit events, configure endpoints, run delivery rounds,
+-- redeliver dead events. Private helpers start with an underscore.
+
+create or replace function prospectpro._emit(
+    webhook_type prospectpro.webhook_type,
+    payload jsonb,
+    ordering_key text default null
+) returns bigint
+language sql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+    insert into prospectpro.outbox (webhook_type, payload, ordering_key)
+    values (webhook_type, payload, ordering_key)
+    returning id
+$$;
+comment on function prospectpro._emit(prospectpro.webhook_type, jsonb, text) is
+'Internal: queue one event in the caller''s transaction; returns its outbox id.';
+
+-- Wake the workers once per transaction: NOTIFY folds identical
+-- notifications of one transaction into one, and this runs once per statement.
+create or replace function prospectpro._notify_outbox() returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    perform pg_catalog.pg_notify('prospectpro_outbox', '');
+    return null;
+end
+$$;
+
+create or replace trigger _900_notify_outbox
+after insert on prospectpro.outbox
+for each statement execute function prospectpro._notify_outbox();
+
+create or replace function prospectpro._endpoint_config()
+returns table (
+    webhook_type text,
+    url text,
+    token text,
+    signing_secret text,
+    retry_schedule double precision [],
+    jitter double precision,
+    timeout_ms integer,
+    max_connections integer
+)
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+    -- The endpoints table wins; the seed's database settings are the fallback.
+    select
+        t.webhook_type,
+        coalesce(e.url, nullif(current_setting(
+            'app.' || t.webhook_type || '_webhook_url', true
+        ), '')),
+        coalesce(e.token, nullif(current_setting('app.webhook_token', true), '')),
+        e.signing_secret,
+        coalesce(e.retry_schedule, '{1,2,4,8,16}'),
+        coalesce(e.jitter, 0.1),
+        coalesce(e.timeout_ms, 10000),
+        coalesce(e.max_connections, 16)
+    from unnest(
+        array['lead_enrichment', 'cost_alert', 'campaign_lifecycle']
+    ) as t (webhook_type)
+    left join prospectpro.endpoints as e on t.webhook_type = e.webhook_type
+    where coalesce(e.enabled, true)
+$$;
+comment on function prospectpro._endpoint_config() is
+'Internal: the effective, enabled delivery configuration of each webhook type, secrets included.';
+
+create or replace function prospectpro.configure_endpoint(
+    webhook_type text,
+    url text,
+    token text default null,
+    signing_secret text default null,
+    enabled boolean default true,
+    retry_schedule double precision [] default '{1,2,4,8,16}',
+    timeout_ms integer default 10000,
+    jitter double precision default 0.1,
+    max_connections integer default 16
+) returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    insert into prospectpro.endpoints as e (
+        webhook_type, url, token, signing_secret, enabled, retry_schedule,
+        timeout_ms, jitter, max_connections
+    ) values (
+        webhook_type, url, token, signing_secret, enabled, retry_schedule,
+        timeout_ms, jitter, max_connections
+    )
+    on conflict on constraint endpoints_pkey do update set
+        url = excluded.url,
+        token = excluded.token,
+        signing_secret = excluded.signing_secret,
+        enabled = excluded.enabled,
+        retry_schedule = excluded.retry_schedule,
+        timeout_ms = excluded.timeout_ms,
+        jitter = excluded.jitter,
+        max_connections = excluded.max_connections,
+        updated_at = now();
+    -- Events of a newly configured type are due now.
+    perform pg_notify('prospectpro_outbox', '');
+exception when check_violation or not_null_violation then
+    raise exception using
+        errcode = sqlstate,
+        message = 'invalid endpoint configuration: ' || sqlerrm,
+        hint = 'webhook_type is lead_enrichment, cost_alert or campaign_lifecycle; '
+        || 'url is http(s)://...; retry_schedule holds 0 to 20 delays of 0 to 86400 s; '
+        || 'timeout_ms is 100 to 60000; jitter is 0 to 1; max_connections is 1 to 256.';
+end
+$$;
+comment on function prospectpro.configure_endpoint(
+    text, text, text, text, boolean, double precision [], integer, double precision, integer
+) is
+'Set where a webhook type is delivered, its bearer token and optional Standard Webhooks signing secret (whsec_...), and its retry schedule (seconds), timeout and connection limit.';
+
+create or replace function prospectpro.deliver_due(max_events integer default 100)
+returns integer
+language plpython3u
+security definer
+set search_path = pg_catalog, pg_temp
+as $python$
+#PROSPECTPRO_IMPORT
+from prospectpro_pl import delivery
+return delivery.deliver_due(plpy, max_events)
+$python$;
+comment on function prospectpro.deliver_due(integer) is
+'Run one delivery round: claim up to max_events due events, POST them concurrently, record every attempt and schedule retries. Returns the number of events attempted.';
+
+create or replace function prospectpro.next_due_in()
+returns double precision
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+    select greatest(
+        extract(epoch from min(o.next_attempt_at) - clock_timestamp()), 0
+    )::double precision
+    from prospectpro.outbox as o
+    where
+        o.status = 'pending'
+        and o.webhook_type in (
+            select c.webhook_type from prospectpro._endpoint_config() as c
+            where c.url is not null
+        )
+$$;
+comment on function prospectpro.next_due_in() is
+'Seconds until the next deliverable event falls due (0 if one is due now, null if none waits).';
+
+create or replace procedure prospectpro.run_delivery(
+    max_seconds double precision default 55,
+    max_events integer default 100
+)
+language plpgsql
+as $$
+-- Transaction control rules out a SET search_path clause here; every name is
+-- schema-qualified instead.
+declare
+    deadline timestamptz := pg_catalog.clock_timestamp()
+        + pg_catalog.make_interval(secs => max_seconds);
+    attempted integer;
+begin
+    loop
+        attempted := prospectpro.deliver_due(max_events);
+        commit;
+        exit when pg_catalog.clock_timestamp() >= deadline;
+        if attempted < max_events then
+            perform pg_catalog.pg_sleep(
+                least(coalesce(prospectpro.next_due_in(), 0.2), 0.2)
+            );
+        end if;
+    end loop;
+end
+$$;
+comment on procedure prospectpro.run_delivery(double precision, integer) is
+'Run delivery rounds for max_seconds, committing after each: the body of the pg_cron job.';
+
+create or replace function prospectpro.schedule_delivery(
+    schedule text default '* * * * *'
+) returns bigint
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if not exists (select from pg_extension where extname = 'pg_cron') then
+        raise exception 'pg_cron is not installed in this database'
+        using hint = 'Add pg_cron to shared_preload_libraries, set '
+        || 'cron.database_name to this database, restart, then CREATE EXTENSION pg_cron.';
+    end if;
+    -- Each run delivers for 55 s, so a once-a-minute job keeps delivering
+    -- continuously; scheduling again replaces the job of the same name.
+    return cron.schedule(
+        'prospectpro-delivery', schedule, 'call prospectpro.run_delivery(55)'
+    );
+end
+$$;
+comment on function prospectpro.schedule_delivery(text) is
+'Install (or replace) the pg_cron job "prospectpro-delivery" that runs delivery without a worker process.';
+
+create or replace function prospectpro._redeliver(events bigint [])
+returns integer
+language sql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+    with revived as (
+        update prospectpro.outbox as o
+        set status = 'pending', attempts = 0, next_attempt_at = clock_timestamp(),
+            last_error = null
+        where o.id = any(events) and o.status = 'dead'
+        returning 1
+    )
+    select count(*)::integer
+    from revived, lateral (select pg_notify('prospectpro_outbox', '')) as n
+$$;
+
+create or replace function prospectpro.redeliver(event_id bigint)
+returns integer
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    current_status text;
+begin
+    select o.status into current_status
+    from prospectpro.outbox as o where o.id = event_id;
+    if current_status is distinct from 'dead' then
+        raise exception 'event % is %', event_id,
+            coalesce('not dead but ' || current_status, 'unknown')
+        using errcode = 'invalid_parameter_value',
+        hint = 'Only dead events are redelivered; see status in prospectpro.outbox.';
+    end if;
+    return prospectpro._redeliver(array[event_id]);
+end
+$$;
+comment on function prospectpro.redeliver(bigint) is
+'Put one dead event back in the queue, with a fresh set of attempts.';
+
+create or replace function prospectpro.redeliver(
+    webhook_type text,
+    since timestamptz default '-infinity'
+) returns integer
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if webhook_type is null
+        or webhook_type not in ('lead_enrichment', 'cost_alert', 'campaign_lifecycle') then
+        raise exception 'unknown webhook type: %', coalesce(webhook_type, 'NULL')
+        using errcode = 'invalid_parameter_value',
+        hint = 'Use lead_enrichment, cost_alert or campaign_lifecycle.';
+    end if;
+    return prospectpro._redeliver(array(
+        select o.id from prospectpro.outbox as o
+        where o.status = 'dead' and o.webhook_type = redeliver.webhook_type
+            and o.created_at >= coalesce(since, '-infinity')
+    ));
+end
+$$;
+comment on function prospectpro.redeliver(text, timestamptz) is
+'Put every dead event of a webhook type created since a time back in the queue; returns how many.';

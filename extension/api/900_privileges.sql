@@ -1,0 +1,32 @@
+-- Least privilege. Functions are executable by PUBLIC unless revoked, so every
+-- function is revoked first and granted to the roles that need it.
+
+revoke all on all tables in schema prospectpro from public;
+revoke all on all functions in schema prospectpro from public;
+revoke all on procedure prospectpro.run_delivery(double precision, integer) from public;
+
+grant select on
+prospectpro.campaigns, prospectpro.enhanced_leads, prospectpro.api_costs,
+prospectpro.outbox, prospectpro.webhook_logs
+to prospectpro_reader;
+
+grant select, insert, update, delete on
+prospectpro.campaigns, prospectpro.enhanced_leads, prospectpro.api_costs
+to prospectpro_writer;
+
+grant execute on function
+prospectpro.deliver_due(integer), prospectpro.next_due_in()
+to prospectpro_worker;
+grant execute on procedure prospectpro.run_delivery(double precision, integer)
+to prospectpro_worker;
+
+-- Secrets live in prospectpro.endpoints: only the owner and admins read it.
+grant select, insert, update, delete on prospectpro.endpoints to prospectpro_admin;
+grant execute on function
+prospectpro.configure_endpoint(
+    text, text, text, text, boolean, double precision [], integer, double precision, integer
+),
+prospectpro.redeliver(bigint),
+prospectpro.redeliver(text, timestamptz),
+prospectpro.schedule_delivery(text)
+to prospectpro_admin;

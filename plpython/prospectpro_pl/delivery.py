@@ -1,0 +1,167 @@
+"""One delivery round: claim due events, POST them, record every attempt.
+
+The round runs in the caller's transaction. Claimed events stay row-locked
+(FOR UPDATE SKIP LOCKED) until it commits, so concurrent rounds never send the
+same attempt twice, and a crash mid-round rolls back to pending events: the
+attempt is made again, with the same webhook-id, and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import time
+
+from . import retry, signing
+from .transport import Request, Transport
+
+# Requests still waiting for a connection this long after the round began are
+# left for the next round, which bounds a round by this plus the timeout.
+START_WITHIN = 2.0
+
+ENDPOINTS_SQL = "select * from prospectpro._endpoint_config()"
+
+CLAIM_SQL = """
+select o.id, o.webhook_id::text as webhook_id, o.webhook_type,
+       o.payload::text as body, o.attempts
+from prospectpro.outbox as o
+where o.status = 'pending'
+  and o.next_attempt_at <= pg_catalog.clock_timestamp()
+  and o.webhook_type = any($1)
+  and (o.ordering_key is null or not exists (
+      select from prospectpro.outbox as earlier
+      where earlier.ordering_key = o.ordering_key
+        and earlier.status = 'pending' and earlier.id < o.id))
+order by o.next_attempt_at, o.id
+limit $2
+for update of o skip locked
+"""
+
+LOG_SQL = """
+insert into prospectpro.delivery_attempts
+    (event_id, webhook_id, webhook_type, attempt, status, http_status, error,
+     latency_ms, response_excerpt, created_at)
+select a.event_id, a.webhook_id, a.webhook_type, a.attempt, a.status,
+       a.http_status, a.error, a.latency_ms, a.excerpt, pg_catalog.to_timestamp(a.sent_at)
+from unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[], $5::text[],
+                       $6::int[], $7::text[], $8::float8[], $9::text[], $10::float8[])
+    as a (event_id, webhook_id, webhook_type, attempt, status, http_status, error,
+          latency_ms, excerpt, sent_at)
+"""
+
+UPDATE_SQL = """
+update prospectpro.outbox as o
+set status = u.status,
+    attempts = o.attempts + 1,
+    next_attempt_at = case when u.status = 'pending'
+        then pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => u.delay)
+        else o.next_attempt_at end,
+    delivered_at = case when u.status = 'delivered'
+        then pg_catalog.clock_timestamp() end,
+    last_error = u.error
+from unnest($1::bigint[], $2::text[], $3::float8[], $4::text[])
+    as u (id, status, delay, error)
+where o.id = u.id
+"""
+
+_plans: dict[str, object] = {}
+_transport: Transport | None = None
+
+
+def _plan(plpy, name: str, sql: str, types: list[str]):
+    if name not in _plans:
+        _plans[name] = plpy.prepare(sql, types)
+    return _plans[name]
+
+
+def endpoints(plpy) -> dict[str, dict]:
+    """Effective, deliverable configuration per webhook type.
+
+    The endpoints table wins; the seed's database settings
+    (app.<type>_webhook_url, app.webhook_token) are the fallback. A type with
+    no URL is left out: its events wait, pending, until it is configured.
+    """
+    rows = plpy.execute(_plan(plpy, "endpoints", ENDPOINTS_SQL, []))
+    return {r["webhook_type"]: r for r in rows if r["url"]}
+
+
+def deliver_due(plpy, max_events: int) -> int:
+    """Run one round; returns how many events were attempted."""
+    global _transport
+    if max_events is None or max_events < 1 or max_events > 10000:
+        plpy.error(
+            "max_events must be between 1 and 10000",
+            hint="Call prospectpro.deliver_due() or pass a batch size such as 100.",
+        )
+    config = endpoints(plpy)
+    if not config:
+        return 0
+    claim = _plan(plpy, "claim", CLAIM_SQL, ["text[]", "integer"])
+    events = list(plpy.execute(claim, [list(config), max_events]))
+    if not events:
+        return 0
+
+    now = int(time.time())
+    requests = []
+    for event in events:
+        endpoint = config[event["webhook_type"]]
+        body = event["body"].encode()
+        requests.append(
+            Request(
+                url=endpoint["url"],
+                headers=signing.headers(
+                    event["webhook_id"], now, body, endpoint["token"], endpoint["signing_secret"]
+                ),
+                body=body,
+                timeout=endpoint["timeout_ms"] / 1000.0,
+                max_connections=endpoint["max_connections"],
+            )
+        )
+    if _transport is None:
+        _transport = Transport()
+    outcomes = _transport.post_all(requests, START_WITHIN)
+    return _record(plpy, config, events, outcomes)
+
+
+def _record(plpy, config: dict, events: list, outcomes: list) -> int:
+    """Log each attempt and move its event on: delivered, retried later, or dead."""
+    log = {k: [] for k in ("id", "wid", "type", "n", "status", "http", "err", "ms", "ex", "at")}
+    upd = {k: [] for k in ("id", "status", "delay", "err")}
+    for event, outcome in zip(events, outcomes):
+        if outcome is None:  # never started: not an attempt
+            continue
+        attempt = event["attempts"] + 1
+        endpoint = config[event["webhook_type"]]
+        if outcome.ok:
+            status, delay = "delivered", None
+        else:
+            delay = retry.next_delay(
+                attempt,
+                list(endpoint["retry_schedule"]),
+                endpoint["jitter"],
+                retry.parse_retry_after(outcome.retry_after),
+            )
+            status = "dead" if delay is None else "pending"
+        for key, value in zip(
+            log,
+            (
+                event["id"],
+                event["webhook_id"],
+                event["webhook_type"],
+                attempt,
+                "success" if outcome.ok else "failed",
+                outcome.http_status,
+                outcome.error,
+                outcome.latency_ms,
+                outcome.excerpt,
+                outcome.sent_at,
+            ),
+        ):
+            log[key].append(value)
+        for key, value in zip(upd, (event["id"], status, delay, outcome.error)):
+            upd[key].append(value)
+    if upd["id"]:
+        types = ["bigint[]", "uuid[]", "text[]", "int[]", "text[]", "int[]", "text[]"]
+        types += ["float8[]", "text[]", "float8[]"]
+        plpy.execute(_plan(plpy, "log", LOG_SQL, types), list(log.values()))
+        plan = _plan(plpy, "update", UPDATE_SQL, ["bigint[]", "text[]", "float8[]", "text[]"])
+        plpy.execute(plan, list(upd.values()))
+    return len(upd["id"])

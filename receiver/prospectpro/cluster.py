@@ -1,0 +1,139 @@
+"""Throwaway PostgreSQL clusters for tests, the demo, benchmarks and fault runs.
+
+A cluster lives in a temporary directory, listens only on a Unix socket in
+that directory, and runs as the ``postgres`` OS user when started as root
+(PostgreSQL refuses to run as root).
+
+    python -m prospectpro.cluster -- COMMAND...   run COMMAND with PG* set
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+PRIMARY_DB = "prospectpro"
+
+# Fast but crash-safe: fsync=off survives a killed server (the OS keeps the
+# pages), which is what the fault suite does; synchronous_commit stays on.
+TEST_SETTINGS = {
+    "listen_addresses": "''",
+    "fsync": "off",
+    "full_page_writes": "off",
+    "max_connections": "200",
+    "shared_preload_libraries": "'pg_cron'",
+    "cron.database_name": f"'{PRIMARY_DB}'",
+    "log_min_messages": "warning",
+    "log_min_error_statement": "panic",
+}
+
+
+def _as_server_user() -> list[str]:
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+class Cluster:
+    """A PostgreSQL cluster in a temporary directory; stop() removes it."""
+
+    def __init__(self, settings: dict[str, str] | None = None, port: int = 5432) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="prospectpro-pg."))
+        self.data = self.dir / "data"
+        self.port = port
+        self.settings = {**TEST_SETTINGS, **(settings or {})}
+        self.settings["unix_socket_directories"] = f"'{self.dir}'"
+        self.settings["cron.host"] = f"'{self.dir}'"
+        self.settings["port"] = str(port)
+        self.log = self.dir / "server.log"
+
+    # -- lifecycle -------------------------------------------------------
+    def _run(self, *args: str) -> None:
+        subprocess.run([*_as_server_user(), *args], check=True, stdout=subprocess.DEVNULL)
+
+    def init(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self.dir.chmod(0o700)
+        self._run(
+            str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
+            "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
+        )  # fmt: skip
+        with open(self.data / "postgresql.auto.conf", "a") as conf:
+            for key, value in self.settings.items():
+                conf.write(f"{key} = {value}\n")
+
+    def start(self) -> None:
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def destroy(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            try:
+                self.stop("immediate")
+            except subprocess.CalledProcessError:
+                pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Cluster:
+        try:
+            self.init()
+            self.start()
+        except BaseException:
+            self.destroy()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.destroy()
+
+    # -- connecting ------------------------------------------------------
+    def dsn(self, dbname: str = PRIMARY_DB) -> str:
+        return f"postgresql://postgres@/{dbname}?host={self.dir}&port={self.port}"
+
+    def env(self, dbname: str = PRIMARY_DB) -> dict[str, str]:
+        return {
+            "PGHOST": str(self.dir),
+            "PGPORT": str(self.port),
+            "PGUSER": "postgres",
+            "PGDATABASE": dbname,
+            "DATABASE_URL": self.dsn(dbname),
+        }
+
+    def psql(self, sql: str, dbname: str = "postgres") -> str:
+        out = subprocess.run(
+            [str(PG_BIN / "psql"), "-X", "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
+            env={**os.environ, **self.env(dbname)},
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout.strip()
+
+    def create_database(self, name: str, extensions: tuple[str, ...] = ("prospectpro",)) -> str:
+        """Create a database with the given extensions; returns its DSN."""
+        self.psql(f'create database "{name}"')
+        for ext in extensions:
+            self.psql(f"create extension {ext} cascade", dbname=name)
+        return self.dsn(name)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    if not argv:
+        print(__doc__, file=sys.stderr)
+        return 2
+    with Cluster() as cluster:
+        cluster.psql(f"create database {PRIMARY_DB}")
+        print(f"throwaway cluster at {cluster.dir}", file=sys.stderr)
+        return subprocess.run(argv, env={**os.environ, **cluster.env()}).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
