@@ -39,7 +39,7 @@ returns table (
     url text,
     token text,
     signing_secret text,
-    retry_schedule double precision [],
+    retry_schedule double precision[],
     jitter double precision,
     timeout_ms integer,
     max_connections integer
@@ -76,7 +76,7 @@ create or replace function prospectpro.configure_endpoint(
     token text default null,
     signing_secret text default null,
     enabled boolean default true,
-    retry_schedule double precision [] default '{1,2,4,8,16}',
+    retry_schedule double precision[] default '{1,2,4,8,16}',
     timeout_ms integer default 10000,
     jitter double precision default 0.1,
     max_connections integer default 16
@@ -115,7 +115,7 @@ exception when check_violation or not_null_violation then
 end
 $$;
 comment on function prospectpro.configure_endpoint(
-    text, text, text, text, boolean, double precision [], integer, double precision, integer
+    text, text, text, text, boolean, double precision[], integer, double precision, integer
 ) is
 'Set where a webhook type is delivered, its bearer token and optional Standard Webhooks signing secret (whsec_...), and its retry schedule (seconds), timeout and connection limit.';
 
@@ -178,7 +178,7 @@ begin
     end loop;
 end
 $$;
-comment on procedure prospectpro.run_delivery(double precision, integer) is
+comment on procedure prospectpro.run_delivery(double precision, integer) is  -- noqa: LT01
 'Run delivery rounds for max_seconds, committing after each: the body of the pg_cron job.';
 
 create or replace function prospectpro.schedule_delivery(
@@ -203,7 +203,7 @@ $$;
 comment on function prospectpro.schedule_delivery(text) is
 'Install (or replace) the pg_cron job "prospectpro-delivery" that runs delivery without a worker process.';
 
-create or replace function prospectpro._redeliver(events bigint [])
+create or replace function prospectpro._redeliver(events bigint[])
 returns integer
 language sql
 security definer

@@ -24,7 +24,7 @@ to prospectpro_worker;
 grant select, insert, update, delete on prospectpro.endpoints to prospectpro_admin;
 grant execute on function
 prospectpro.configure_endpoint(
-    text, text, text, text, boolean, double precision [], integer, double precision, integer
+    text, text, text, text, boolean, double precision[], integer, double precision, integer
 ),
 prospectpro.redeliver(bigint),
 prospectpro.redeliver(text, timestamptz),

@@ -8,7 +8,7 @@ create table prospectpro.endpoints (
     token text,
     signing_secret text,
     enabled boolean not null default true,
-    retry_schedule double precision [] not null default '{1,2,4,8,16}'
+    retry_schedule double precision[] not null default '{1,2,4,8,16}'
     constraint endpoint_retry_schedule_valid check (
         pg_catalog.cardinality(retry_schedule) between 0 and 20
         and 0 <= all(retry_schedule)

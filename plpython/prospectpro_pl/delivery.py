@@ -125,7 +125,7 @@ def _record(plpy, config: dict, events: list, outcomes: list) -> int:
     """Log each attempt and move its event on: delivered, retried later, or dead."""
     log = {k: [] for k in ("id", "wid", "type", "n", "status", "http", "err", "ms", "ex", "at")}
     upd = {k: [] for k in ("id", "status", "delay", "err")}
-    for event, outcome in zip(events, outcomes):
+    for event, outcome in zip(events, outcomes, strict=False):
         if outcome is None:  # never started: not an attempt
             continue
         attempt = event["attempts"] + 1
@@ -154,9 +154,10 @@ def _record(plpy, config: dict, events: list, outcomes: list) -> int:
                 outcome.excerpt,
                 outcome.sent_at,
             ),
+            strict=False,
         ):
             log[key].append(value)
-        for key, value in zip(upd, (event["id"], status, delay, outcome.error)):
+        for key, value in zip(upd, (event["id"], status, delay, outcome.error), strict=False):
             upd[key].append(value)
     if upd["id"]:
         types = ["bigint[]", "uuid[]", "text[]", "int[]", "text[]", "int[]", "text[]"]

@@ -87,7 +87,7 @@ class Transport:
                 return await asyncio.wait_for(
                     self._exchange(client, request, sent_at, started), request.timeout
                 )
-            except (asyncio.TimeoutError, httpx.HTTPError, OSError) as exc:
+            except (TimeoutError, httpx.HTTPError, OSError) as exc:
                 return Outcome(
                     ok=False,
                     sent_at=sent_at,

@@ -9,6 +9,7 @@ that directory, and runs as the ``postgres`` OS user when started as root
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -74,10 +75,8 @@ class Cluster:
 
     def destroy(self) -> None:
         if (self.data / "postmaster.pid").exists():
-            try:
+            with contextlib.suppress(subprocess.CalledProcessError):
                 self.stop("immediate")
-            except subprocess.CalledProcessError:
-                pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> Cluster:
