@@ -1,0 +1,1 @@
+"""ProspectPro's receiver, delivery worker and command-line tool."""

@@ -1,0 +1,53 @@
+"""The prospectpro command: one entry point for every part of the system."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+
+def _database_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="libpq URL of the ProspectPro database (env DATABASE_URL)",
+    )
+
+
+def _require(args: argparse.Namespace, parser: argparse.ArgumentParser, name: str) -> None:
+    if not getattr(args, name):
+        parser.error(f"--{name.replace('_', '-')} (or its environment variable) is required")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prospectpro", description="ProspectPro: database events as reliable webhooks."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    worker = commands.add_parser(
+        "worker", help="run delivery rounds when events are committed or retries fall due"
+    )
+    _database_url(worker)
+    worker.add_argument("--batch", type=int, default=100, help="events per round (default 100)")
+    worker.add_argument(
+        "--idle", type=float, default=5.0, help="longest sleep between rounds, in seconds"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "worker":
+        _require(args, parser, "database_url")
+        from . import worker
+
+        return worker.run(args.database_url, args.batch, args.idle)
+    parser.error(f"unknown command {args.command}")
+    return 2

@@ -1,0 +1,80 @@
+"""Fixtures shared by the database tests: one throwaway cluster per run, a
+fresh database with the extension per test, a loopback sink, and workers."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+from prospectpro.cluster import Cluster
+from prospectpro.sink import Sink
+
+TEMPLATE = "prospectpro_template"
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    with Cluster() as c:
+        c.psql("create database prospectpro")
+        c.create_database(TEMPLATE)
+        yield c
+
+
+@pytest.fixture
+def dsn(cluster):
+    name = f"t{os.getpid()}_{next(_names)}"
+    cluster.psql(f'create database "{name}" template {TEMPLATE}')
+    yield cluster.dsn(name)
+    cluster.psql(f'drop database "{name}" with (force)')
+
+
+@pytest.fixture
+def db(dsn):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def sink():
+    with Sink() as s:
+        yield s
+
+
+@pytest.fixture
+def start_worker(dsn):
+    """Start `prospectpro worker` processes; all are stopped with SIGTERM at teardown."""
+    procs: list[subprocess.Popen] = []
+
+    def start(*args: str) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prospectpro", "worker", "--database-url", dsn, *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait(timeout=20)
+
+
+def wait_until(predicate, timeout: float = 15.0, interval: float = 0.02):
+    """Poll ``predicate`` until it returns a truthy value; that value is returned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout} s")
+        time.sleep(interval)

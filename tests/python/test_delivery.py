@@ -1,0 +1,240 @@
+"""Delivery rounds against a real cluster and a real loopback HTTP sink."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import psycopg
+import pytest
+from conftest import wait_until
+from prospectpro.sink import Answer
+from standardwebhooks.webhooks import Webhook
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def configure(db, url, **options):
+    names = ", ".join(f"{k} => %({k})s" for k in options)
+    db.execute(
+        "select prospectpro.configure_endpoint('lead_enrichment', %(url)s, 'tok'"
+        + (", " + names if names else "")
+        + ")",
+        {"url": url, **options},
+    )
+
+
+def emit(db, count=1, webhook_type="lead_enrichment"):
+    rows = db.execute(
+        "select prospectpro._emit(%s, jsonb_build_object('n', n)) from generate_series(1, %s) n",
+        (webhook_type, count),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def event(db, event_id):
+    return db.execute(
+        "select status, attempts, next_attempt_at - clock_timestamp() as due_in, last_error"
+        " from prospectpro.outbox where id = %s",
+        (event_id,),
+    ).fetchone()
+
+
+def logs(db, event_id):
+    return db.execute(
+        "select attempt, status, http_status, error from prospectpro.webhook_logs"
+        " where event_id = %s order by attempt, created_at",
+        (event_id,),
+    ).fetchall()
+
+
+def deliver(db, n=100):
+    return db.execute("select prospectpro.deliver_due(%s)", (n,)).fetchone()[0]
+
+
+def test_success_sends_bearer_token_and_standard_webhooks_headers(db, sink):
+    configure(db, sink.url, signing_secret=SECRET)
+    (event_id,) = emit(db)
+    assert deliver(db) == 1
+
+    (request,) = sink.received
+    webhook_id, payload = db.execute(
+        "select webhook_id::text, payload from prospectpro.outbox where id = %s", (event_id,)
+    ).fetchone()
+    assert request.headers["authorization"] == "Bearer tok"
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["webhook-id"] == webhook_id
+    assert abs(int(request.headers["webhook-timestamp"]) - time.time()) < 5
+    # An independent implementation of the spec accepts the signature.
+    assert Webhook(SECRET).verify(request.body, request.headers) == payload
+    assert json.loads(request.body) == payload
+    assert event(db, event_id)[:2] == ("delivered", 1)
+    assert logs(db, event_id) == [(1, "success", 200, None)]
+
+
+def test_failures_are_retried_at_1_then_2_seconds_with_jitter(db, sink, start_worker):
+    configure(db, sink.url)
+    sink.answer(Answer(500), Answer(500))
+    (event_id,) = emit(db)
+    start_worker()
+    arrivals = [r.at for r in sink.wait_for(3, timeout=15)]
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    # 10 % jitter, plus a little for the worker's wake-up and the round itself.
+    assert 0.9 <= gaps[0] <= 1.1 + 0.25, gaps
+    assert 1.8 <= gaps[1] <= 2.2 + 0.25, gaps
+    wait_until(lambda: event(db, event_id)[0] == "delivered")
+    assert logs(db, event_id) == [
+        (1, "failed", 500, "HTTP 500"),
+        (2, "failed", 500, "HTTP 500"),
+        (3, "success", 200, None),
+    ]
+
+
+def test_timeout_is_a_failed_attempt(db, sink):
+    configure(db, sink.url, timeout_ms=300)
+    sink.answer(Answer(delay=2.0))
+    (event_id,) = emit(db)
+    started = time.monotonic()
+    deliver(db)
+    assert time.monotonic() - started < 1.5
+    assert logs(db, event_id) == [(1, "failed", None, "timeout after 0.3 s")]
+    status, attempts, due_in, _ = event(db, event_id)
+    assert (status, attempts) == ("pending", 1)
+    assert 0.8 <= due_in.total_seconds() <= 1.1
+
+
+def test_refused_connection_is_a_failed_attempt(db, sink):
+    configure(db, "http://127.0.0.1:9/nothing-listens-here")
+    (event_id,) = emit(db)
+    deliver(db)
+    ((attempt, status, http_status, error),) = logs(db, event_id)
+    assert (attempt, status, http_status) == (1, "failed", None)
+    assert error.startswith("connection failed")
+
+
+def test_reset_connection_is_a_failed_attempt(db, sink):
+    configure(db, sink.url)
+    sink.answer(Answer(reset=True))
+    (event_id,) = emit(db)
+    deliver(db)
+    ((_, status, http_status, error),) = logs(db, event_id)
+    assert (status, http_status) == ("failed", None)
+    assert error.startswith("connection")
+
+
+def test_dead_after_the_last_retry_then_redelivered(db, sink):
+    configure(db, sink.url, retry_schedule=[0.05, 0.05])
+    sink.default = Answer(503)
+    (event_id,) = emit(db)
+    for _ in range(3):
+        wait_until(lambda: event(db, event_id)[2].total_seconds() <= 0)
+        deliver(db)
+    assert event(db, event_id)[:2] == ("dead", 3)
+    assert [row[1] for row in logs(db, event_id)] == ["failed"] * 3
+    assert deliver(db) == 0  # dead events are not attempted again
+
+    sink.default = Answer(200)
+    assert db.execute("select prospectpro.redeliver(%s)", (event_id,)).fetchone()[0] == 1
+    deliver(db)
+    assert event(db, event_id)[:2] == ("delivered", 1)
+
+
+def test_redeliver_all_dead_events_of_a_type(db, sink):
+    configure(db, sink.url, retry_schedule=[])
+    sink.default = Answer(500)
+    ids = emit(db, 3)
+    deliver(db)
+    assert {event(db, i)[0] for i in ids} == {"dead"}
+    sink.default = Answer(200)
+    assert db.execute("select prospectpro.redeliver('lead_enrichment')").fetchone()[0] == 3
+    deliver(db)
+    assert {event(db, i)[0] for i in ids} == {"delivered"}
+
+
+def test_retry_after_is_honoured(db, sink):
+    configure(db, sink.url, retry_schedule=[0.1])
+    sink.answer(Answer(503, headers={"Retry-After": "3"}))
+    (event_id,) = emit(db)
+    deliver(db)
+    assert 2.9 <= event(db, event_id)[2].total_seconds() <= 3.0
+
+
+def test_events_of_an_unconfigured_type_wait_until_configured(db, sink):
+    (event_id,) = emit(db, webhook_type="cost_alert")
+    assert deliver(db) == 0
+    assert event(db, event_id)[0] == "pending"
+    db.execute("select prospectpro.configure_endpoint('cost_alert', %s, 'tok')", (sink.url,))
+    assert deliver(db) == 1
+    assert event(db, event_id)[0] == "delivered"
+
+
+def test_database_settings_are_the_fallback_configuration(db, dsn, sink):
+    dbname = db.info.dbname
+    db.execute(f"alter database {dbname} set app.lead_enrichment_webhook_url = '{sink.url}'")
+    db.execute(f"alter database {dbname} set app.webhook_token = 'from-settings'")
+    emit(db)
+    with psycopg.connect(dsn, autocommit=True) as fresh:  # settings apply to new sessions
+        assert deliver(fresh) == 1
+    assert sink.received[0].headers["authorization"] == "Bearer from-settings"
+
+
+def test_two_workers_deliver_1000_events_once_each(db, sink, start_worker):
+    configure(db, sink.url)
+    start_worker()
+    start_worker()
+    ids = emit(db, 1000)
+    received = sink.wait_for(1000, timeout=60)
+    wait_until(
+        lambda: db.execute(
+            "select count(*) = 1000 from prospectpro.outbox where status = 'delivered'"
+        ).fetchone()[0]
+    )
+    webhook_ids = [r.headers["webhook-id"] for r in received]
+    assert len(set(webhook_ids)) == len(webhook_ids) == len(ids)
+    counts = db.execute(
+        "select count(*), count(distinct event_id) from prospectpro.webhook_logs"
+        " where status = 'success'"
+    ).fetchone()
+    assert counts == (1000, 1000)
+
+
+def test_one_notification_per_transaction(dsn, db):
+    with psycopg.connect(dsn, autocommit=True) as listener:
+        listener.execute("listen prospectpro_outbox")
+        with db.transaction():
+            for _ in range(3):
+                emit(db, 50)
+        with db.transaction(force_rollback=True):
+            emit(db, 5)
+        notes = list(listener.notifies(timeout=1.0))
+    assert len(notes) == 1
+
+
+def test_a_rolled_back_event_never_existed(db):
+    with db.transaction(force_rollback=True):
+        emit(db, 10)
+    assert db.execute("select count(*) from prospectpro.outbox").fetchone()[0] == 0
+
+
+def test_session_reloads_the_package_when_the_version_changes(db, sink):
+    configure(db, sink.url)
+    module_id = (
+        "do $$ import sys; plpy.notice(str(id(sys.modules['prospectpro_pl.delivery']))) $$"
+        " language plpython3u"
+    )
+    notices = []
+    db.add_notice_handler(lambda d: notices.append(d.message_primary))
+    deliver(db)
+    db.execute(module_id)
+    db.execute("do $$ GD['prospectpro_pl'] = 'an older version' $$ language plpython3u")
+    deliver(db)
+    db.execute(module_id)
+    assert len(notices) == 2 and notices[0] != notices[1]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 10001, None])
+def test_deliver_due_rejects_a_bad_batch_size_with_a_hint(db, bad):
+    with pytest.raises(psycopg.errors.Error) as caught:
+        deliver(db, bad)
+    assert "max_events" in caught.value.diag.message_primary
+    assert caught.value.diag.message_hint
