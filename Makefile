@@ -66,28 +66,27 @@ VENV   = .venv
 PY     = $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: deps test check-sql check-upgrades pytest lint demo bench faults install-python uninstall-python
+.PHONY: deps venv test check-sql check-upgrades pytest lint demo bench faults install-python uninstall-python
 
 deps:
 	tools/install-deps
 
-$(VENV)/.installed: receiver/pyproject.toml
-	tools/install-deps --python-only
-	touch $@
+venv:
+	@tools/install-deps --python-only
 
-test: install $(VENV)/.installed
+test: install venv
 	tools/run-tests
 
-lint: $(VENV)/.installed
+lint: venv
 	ruff check plpython receiver tests tools
 	ruff format --check plpython receiver tests tools
 	sqlfluff lint extension migrations tests/sql
 
-demo: install $(VENV)/.installed
+demo: install venv
 	$(PY) -m prospectpro demo
 
-bench: install $(VENV)/.installed
+bench: install venv
 	$(PY) -m prospectpro.bench
 
-faults: install $(VENV)/.installed
+faults: install venv
 	$(PY) -m prospectpro.faults

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
@@ -78,7 +79,7 @@ def test_failures_are_retried_at_1_then_2_seconds_with_jitter(db, sink, start_wo
     (event_id,) = emit(db)
     start_worker()
     arrivals = [r.at for r in sink.wait_for(3, timeout=15)]
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     # 10 % jitter, plus a little for the worker's wake-up and the round itself.
     assert 0.9 <= gaps[0] <= 1.1 + 0.25, gaps
     assert 1.8 <= gaps[1] <= 2.2 + 0.25, gaps
