@@ -30,3 +30,10 @@ prospectpro.redeliver(bigint),
 prospectpro.redeliver(text, timestamptz),
 prospectpro.schedule_delivery(text)
 to prospectpro_admin;
+
+grant select on prospectpro.settings to prospectpro_reader;
+grant execute on function
+prospectpro.apply_enrichment(uuid, bigint, text, jsonb, jsonb, text)
+to prospectpro_writer;
+grant execute on function prospectpro.configure_scoring(jsonb, integer)
+to prospectpro_admin;

@@ -165,4 +165,8 @@ def _record(plpy, config: dict, events: list, outcomes: list) -> int:
         plpy.execute(_plan(plpy, "log", LOG_SQL, types), list(log.values()))
         plan = _plan(plpy, "update", UPDATE_SQL, ["bigint[]", "text[]", "float8[]", "text[]"])
         plpy.execute(plan, list(upd.values()))
+    dead = [i for i, status in zip(upd["id"], upd["status"], strict=True) if status == "dead"]
+    if dead:
+        # Each webhook system decides what a dead event means for its data.
+        plpy.execute(_plan(plpy, "dead", "select prospectpro._on_dead($1)", ["bigint[]"]), [dead])
     return len(upd["id"])

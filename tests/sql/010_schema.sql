@@ -15,7 +15,7 @@ select tables_are(
     'prospectpro',
     array[
         'campaigns', 'enhanced_leads', 'api_costs', 'endpoints', 'outbox',
-        'delivery_attempts'
+        'delivery_attempts', 'settings', 'applied_deliveries'
     ]
 );
 select columns_are(
@@ -82,8 +82,8 @@ select is(
         where e.extname = 'prospectpro' and c.relkind = 'r'
     ),
     array[
-        'api_costs', 'campaigns', 'delivery_attempts', 'endpoints',
-        'enhanced_leads', 'outbox'
+        'api_costs', 'applied_deliveries', 'campaigns', 'delivery_attempts', 'endpoints',
+        'enhanced_leads', 'outbox', 'settings'
     ]::text[],
     'every table with user data is kept by pg_dump'
 );
