@@ -95,6 +95,14 @@ def _parse_costs(plpy, costs: str | None) -> tuple[list[str], list[Decimal], lis
     return names, amounts, counts
 
 
+def _fill(fields: dict, found: dict | None) -> None:
+    """Fill the lead columns a stage found and the lead lacks."""
+    for key, value in (found or {}).items():
+        usable = isinstance(value, str) and value and (key != "email" or EMAIL.match(value))
+        if key in FILLABLE and fields[key] is None and usable:
+            fields[key] = value[:500]
+
+
 def apply(plpy, webhook_id, lead_id, stage, result, costs, error) -> str:
     """The body of prospectpro.apply_enrichment(); returns its JSON answer."""
     if webhook_id is None or lead_id is None:
@@ -150,10 +158,7 @@ def apply(plpy, webhook_id, lead_id, stage, result, costs, error) -> str:
         new_stage = "failed"
         enrichment["failure"] = {"stage": stage, "reason": str(error)[:1000]}
     else:
-        for key, value in (data.pop("lead", None) or {}).items():
-            if key in FILLABLE and fields[key] is None and isinstance(value, str) and value:
-                if key != "email" or EMAIL.match(value):
-                    fields[key] = value[:500]
+        _fill(fields, data.pop("lead", None))
         new_stage = NEXT_STAGE[stage]
         if stage == "stage4":
             settings = _run(plpy, SETTINGS_SQL, [], [])[0]
