@@ -1,0 +1,230 @@
+"""The three webhook payloads, built from plain values.
+
+Their keys are a public contract: receivers parse them, so keys may be added
+but never renamed or removed. Values come straight from the database, so money
+may arrive as Decimal, str or float and timestamps as datetime or ISO 8601
+text; the builders normalise them to JSON numbers and RFC 3339 UTC strings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+LEAD_EVENTS = ("lead_created", "stage_changed")
+ALERT_TYPES = ("daily_spend", "cost_per_lead", "rate_limit", "spending_anomaly")
+SEVERITIES = ("warning", "critical")
+LIFECYCLE_EVENTS = (
+    "created",
+    "processing_started",
+    "progress_update",
+    "completed",
+    "error",
+    "cancelled",
+)
+MILESTONES = (25, 50, 75)
+TRIGGER_SOURCE = "database_trigger"
+
+CENTS = Decimal("0.01")
+# Cost per lead is a fraction of a cent for cheap APIs: cents would round it away.
+PER_LEAD_PLACES = Decimal("0.0001")
+
+# Sorted keys make the text a function of the payload alone; no NaN or
+# Infinity, which are not JSON and which jsonb rejects.
+_encode = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), sort_keys=True
+).encode
+
+
+def to_json(payload: Mapping[str, Any]) -> str:
+    """Compact, deterministic JSON text of a payload."""
+    return _encode(payload)
+
+
+def timestamp(value: datetime | str | None = None) -> str:
+    """RFC 3339 UTC to the second, e.g. 2024-01-01T10:00:00Z; None means now.
+
+    Accepts a datetime or ISO 8601 text (PostgreSQL's ISO DateStyle output and
+    to_json(timestamptz) included); a value without an offset is taken as UTC.
+    Fractions of a second are truncated.
+    """
+    if value is None:
+        moment = datetime.now(UTC)
+    else:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def lead_enrichment(
+    lead: Mapping[str, Any], event: str, trigger_time: datetime | str | None = None
+) -> dict[str, Any]:
+    """The lead_enrichment payload of one lead.
+
+    ``lead`` is a prospectpro.enhanced_leads row; its keys id, campaign_id,
+    business_name, confidence_score, is_qualified and enrichment_stage are read
+    and any others ignored. ``event`` is "lead_created" or "stage_changed".
+    """
+    _check(event, LEAD_EVENTS, "lead event")
+    return _lead_payload(lead, event, timestamp(trigger_time))
+
+
+def lead_enrichment_batch(
+    leads: Iterable[Mapping[str, Any]], event: str, trigger_time: datetime | str | None = None
+) -> list[str]:
+    """JSON texts of the lead_enrichment payloads of every lead one statement wrote.
+
+    The statement-level trigger's hot path: the event is checked and the
+    trigger time formatted once for the whole statement, not once per row.
+    """
+    _check(event, LEAD_EVENTS, "lead event")
+    stamp = timestamp(trigger_time)
+    return [_encode(_lead_payload(lead, event, stamp)) for lead in leads]
+
+
+def _lead_payload(lead: Mapping[str, Any], event: str, stamp: str) -> dict[str, Any]:
+    return {
+        "lead_id": int(lead["id"]),
+        "campaign_id": int(lead["campaign_id"]),
+        "webhook_type": "lead_enrichment",
+        "enrichment_stage": lead["enrichment_stage"],
+        "lead_data": {
+            "business_name": lead["business_name"],
+            "confidence_score": int(lead["confidence_score"]),
+            "is_qualified": bool(lead["is_qualified"]),
+        },
+        "webhook_metadata": {
+            "trigger_time": stamp,
+            "trigger_source": TRIGGER_SOURCE,
+            "event": event,
+        },
+    }
+
+
+def cost_alert(
+    alert_type: str,
+    threshold_value: Decimal | str | float,
+    current_value: Decimal | str | float,
+    *,
+    alert_id: int | str,
+    severity: str,
+    scope: str,
+    time_period: str,
+    campaign_ids: Iterable[int] | None = None,
+    top_cost_apis: Iterable[str] | None = None,
+    triggered_at: datetime | str | None = None,
+) -> dict[str, Any]:
+    """The cost_alert payload.
+
+    Values are rounded to cents, or to 4 decimals for cost_per_lead;
+    threshold_exceeded_by is computed from the exact values before rounding.
+    ``scope`` names what the alert is about, e.g. "global" or "campaign:12".
+    """
+    _check(alert_type, ALERT_TYPES, "alert type")
+    _check(severity, SEVERITIES, "severity")
+    places = PER_LEAD_PLACES if alert_type == "cost_per_lead" else CENTS
+    threshold, current = amount(threshold_value), amount(current_value)
+    return {
+        "alert_id": alert_id,
+        "alert_type": alert_type,
+        "severity": severity,
+        "scope": scope,
+        "threshold_value": _rounded(threshold, places),
+        "current_value": _rounded(current, places),
+        "threshold_exceeded_by": _rounded(current - threshold, places),
+        "time_period": time_period,
+        "alert_metadata": {
+            "campaign_ids": [int(i) for i in campaign_ids or ()],
+            "top_cost_apis": list(top_cost_apis or ()),
+            "alert_triggered_at": timestamp(triggered_at),
+        },
+    }
+
+
+def campaign_lifecycle(
+    campaign: Mapping[str, Any],
+    event: str,
+    *,
+    total_leads: int,
+    qualified_leads: int,
+    processing_cost: Decimal | str | float,
+    old_status: str | None = None,
+    new_status: str | None = None,
+    **event_data: Any,
+) -> dict[str, Any]:
+    """The campaign_lifecycle payload.
+
+    ``campaign`` is a prospectpro.campaigns row (id, name, target_count,
+    budget_limit, status read); ``new_status`` defaults to its status. Extra
+    keyword arguments, such as milestone=50 or reason="...", go into
+    event_data. A completed campaign is 100 % complete whatever its lead count.
+    """
+    _check(event, LIFECYCLE_EVENTS, "lifecycle event")
+    budget = campaign["budget_limit"]
+    target = int(campaign["target_count"])
+    return {
+        "campaign_id": int(campaign["id"]),
+        "lifecycle_event": event,
+        "campaign_info": {
+            "name": campaign["name"],
+            "target_count": target,
+            "budget_limit": None if budget is None else _rounded(amount(budget), CENTS),
+        },
+        "processing_status": {
+            "total_leads": int(total_leads),
+            "qualified_leads": int(qualified_leads),
+            "processing_cost": _rounded(amount(processing_cost), CENTS),
+            "completion_percentage": (
+                100 if event == "completed" else completion_percentage(total_leads, target)
+            ),
+        },
+        "event_data": {
+            "old_status": old_status,
+            "new_status": campaign["status"] if new_status is None else new_status,
+            **event_data,
+        },
+    }
+
+
+def completion_percentage(total_leads: int, target_count: int) -> int:
+    """Whole percent of the target reached, rounded down and capped at 100.
+
+    Rounding down means a milestone is reported only once it is really reached.
+    """
+    if target_count <= 0:
+        raise ValueError(f"target_count must be positive, got {target_count}")
+    return min(100, int(total_leads) * 100 // int(target_count))
+
+
+def crossed_milestones(previous_total: int, total: int, target_count: int) -> list[int]:
+    """The progress milestones (25, 50, 75 %) reached by going from one lead count to another."""
+    before = completion_percentage(previous_total, target_count)
+    after = completion_percentage(total, target_count)
+    return [m for m in MILESTONES if before < m <= after]
+
+
+def amount(value: Decimal | str | float) -> Decimal:
+    """The exact Decimal of a number from the database: Decimal, int, float or numeric text.
+
+    Through str, a float keeps its shortest form: 65.5, not its binary expansion.
+    """
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if not number.is_finite():
+        raise ValueError(f"amount must be a finite number, got {value!r}")
+    return number
+
+
+def _rounded(value: Decimal, places: Decimal) -> float:
+    return float(value.quantize(places, ROUND_HALF_UP))
+
+
+def _check(value: str, allowed: tuple[str, ...], what: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}: expected one of {', '.join(allowed)}")
