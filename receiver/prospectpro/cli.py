@@ -34,6 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--idle", type=float, default=5.0, help="longest sleep between rounds, in seconds"
     )
+    serve = commands.add_parser(
+        "serve", help="run the receiver (the webhook endpoints, /health and /metrics)"
+    )
+    _database_url(serve)
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     return parser
 
 
@@ -49,5 +56,20 @@ def main(argv: list[str] | None = None) -> int:
         from . import worker
 
         return worker.run(args.database_url, args.batch, args.idle)
+    if args.command == "serve":
+        _require(args, parser, "database_url")
+        import uvicorn
+
+        os.environ["DATABASE_URL"] = args.database_url
+        uvicorn.run(
+            "prospectpro.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+            access_log=False,
+        )
+        return 0
     parser.error(f"unknown command {args.command}")
     return 2

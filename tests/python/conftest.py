@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import subprocess
 import sys
 import time
 
+import httpx
 import psycopg
 import pytest
 from prospectpro.cluster import Cluster
@@ -78,3 +80,41 @@ def wait_until(predicate, timeout: float = 15.0, interval: float = 0.02):
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def start_receiver(dsn):
+    """Start `prospectpro serve` on a free loopback port; returns its base URL."""
+    procs: list[subprocess.Popen] = []
+
+    def start(**env: str) -> str:
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prospectpro", "serve", "--port", str(port)],
+            env={**os.environ, "DATABASE_URL": dsn, "LOG_LEVEL": "WARNING", **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+
+        def answering():
+            try:
+                return httpx.get(base + "/metrics", timeout=1).status_code == 200
+            except httpx.TransportError:
+                assert proc.poll() is None, "the receiver exited"
+                return False
+
+        wait_until(answering, timeout=20)
+        return base
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,119 @@
+"""The receiver: an ASGI application answering ProspectPro's webhooks.
+
+    uvicorn prospectpro.app:create_app --factory      (or: prospectpro serve)
+
+It keeps no business state: every decision it records goes through one SQL
+call, so it can be killed at any moment without losing anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import pipeline, schemas
+from .auth import Rejected, authenticated_json
+from .metrics import Metrics
+from .providers import ProviderConfig
+from .settings import Settings
+
+log = logging.getLogger("prospectpro.receiver")
+
+Handler = Callable[[Request, str, dict[str, Any]], Awaitable[JSONResponse]]
+ROUTES = {
+    "lead_enrichment": "/api/webhooks/lead-enrichment",
+    "cost_alert": "/api/webhooks/cost-alert",
+    "campaign_lifecycle": "/api/webhooks/campaign-lifecycle",
+}
+
+
+def webhook(webhook_type: str, handle: Handler):
+    """A route that authenticates and validates, then hands the payload on."""
+
+    async def endpoint(request: Request) -> JSONResponse:
+        state = request.app.state
+        try:
+            payload = await authenticated_json(request, state.settings)
+            problems = schemas.problems(webhook_type, payload)
+            if problems:
+                raise Rejected(422, f"invalid {webhook_type} payload", problems)
+            webhook_id = request.headers.get("webhook-id", "")
+            if webhook_type == "lead_enrichment" and not pipeline.is_uuid(webhook_id):
+                raise Rejected(400, "webhook-id header must be the event's UUID")
+        except Rejected as rejected:
+            state.metrics.webhooks.labels(webhook_type, f"rejected_{rejected.status}").inc()
+            body = {"error": rejected.reason}
+            if rejected.details:
+                body["details"] = rejected.details
+            headers = {"www-authenticate": "Bearer"} if rejected.status == 401 else None
+            return JSONResponse(body, rejected.status, headers=headers)
+        response = await handle(request, webhook_id, payload)
+        state.metrics.webhooks.labels(webhook_type, str(response.status_code)).inc()
+        return response
+
+    return endpoint
+
+
+def health(webhook_type: str):
+    async def endpoint(request: Request) -> JSONResponse:
+        checks = await pipeline.health_checks(request.app.state, webhook_type)
+        healthy = all(check["ok"] for check in checks.values())
+        return JSONResponse(
+            {"status": "healthy" if healthy else "unhealthy", "checks": checks},
+            200 if healthy else 503,
+        )
+
+    return endpoint
+
+
+async def metrics(request: Request) -> Response:
+    return Response(
+        generate_latest(request.app.state.metrics.registry), 200, media_type=CONTENT_TYPE_LATEST
+    )
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        # The pool connects in the background: the receiver starts (and
+        # reports unhealthy) while the database is down.
+        pool = AsyncConnectionPool(
+            settings.database_url, min_size=1, max_size=10, open=False, kwargs={"autocommit": True}
+        )
+        await pool.open(wait=False)
+        async with httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=50), follow_redirects=False
+        ) as client:
+            app.state.pool = pool
+            app.state.http = client
+            try:
+                yield
+            finally:
+                await pool.close()
+
+    handlers: dict[str, Handler] = {
+        "lead_enrichment": pipeline.lead_enrichment,
+        "cost_alert": pipeline.cost_alert,
+        "campaign_lifecycle": pipeline.campaign_lifecycle,
+    }
+    routes = [Route("/metrics", metrics)]
+    for webhook_type, path in ROUTES.items():
+        routes.append(Route(path, webhook(webhook_type, handlers[webhook_type]), methods=["POST"]))
+        routes.append(Route(path + "/health", health(webhook_type), methods=["GET"]))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    app.state.providers = ProviderConfig.from_env()
+    return app

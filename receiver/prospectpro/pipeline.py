@@ -1,0 +1,196 @@
+"""What the receiver does with each webhook once it is authenticated and valid.
+
+Lead enrichment runs the stage's external calls and reports the outcome with
+one call to prospectpro.apply_enrichment(); the database decides everything
+else (idempotency, the next stage, scoring, costs).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from psycopg.rows import dict_row
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from . import providers
+
+log = logging.getLogger("prospectpro.receiver")
+
+LEAD_SQL = """
+select l.id, l.campaign_id, l.business_name, l.website, l.phone, l.address, l.email,
+       l.enrichment_stage, l.enrichment_data,
+       exists (select from prospectpro.applied_deliveries as d where d.webhook_id = %(wid)s)
+           as seen
+from prospectpro.enhanced_leads as l where l.id = %(lead_id)s
+"""
+APPLY_SQL = "select prospectpro.apply_enrichment(%s, %s, %s, %s, %s)"
+# Calls a failed stage made before failing were billed all the same.
+BILLED_SQL = """
+insert into prospectpro.api_costs (campaign_id, lead_id, api_name, cost, request_count)
+values (%s, %s, %s, %s, %s)
+"""
+PROVIDER_STAGES = {
+    "stage1": providers.stage1,
+    "stage2": providers.stage2,
+    "stage3": providers.stage3,
+}
+
+
+def is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _costs(calls: list[providers.Call]) -> str:
+    return json.dumps(
+        [
+            {"api_name": c.api_name, "cost": str(c.cost), "request_count": c.request_count}
+            for c in calls
+        ]
+    )
+
+
+def _as_found(lead: dict[str, Any]) -> dict[str, Any]:
+    """The lead with what earlier stages found flattened, as the provider stages read it."""
+    found: dict[str, Any] = {}
+    for stage in PROVIDER_STAGES:
+        found.update(lead["enrichment_data"].get(stage) or {})
+    return {**lead, "enrichment_data": found}
+
+
+def _count_calls(metrics, calls: list[providers.Call]) -> None:
+    for call in calls:
+        metrics.provider_calls.labels(call.api_name).inc(call.request_count)
+        metrics.provider_cost.labels(call.api_name).inc(float(call.cost))
+
+
+async def lead_enrichment(
+    request: Request, webhook_id: str, payload: dict[str, Any]
+) -> JSONResponse:
+    state = request.app.state
+    stage = payload["enrichment_stage"]
+    lead_id = payload["lead_id"]
+    if stage not in (*PROVIDER_STAGES, "stage4"):
+        return JSONResponse({"status": "acknowledged", "enrichment_stage": stage})
+
+    async with state.pool.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        lead = await (
+            await cur.execute(LEAD_SQL, {"wid": webhook_id, "lead_id": lead_id})
+        ).fetchone()
+    if lead is None:
+        return JSONResponse({"status": "ignored", "reason": f"lead {lead_id} no longer exists"})
+    if lead["seen"]:
+        return JSONResponse(
+            {"status": "duplicate", "reason": "this webhook-id was already applied"}
+        )
+    if lead["enrichment_stage"] != stage:
+        # A late or repeated event: the lead has moved on; calling providers would waste money.
+        return JSONResponse(
+            {"status": "stale", "reason": f"lead is at {lead['enrichment_stage']}, not {stage}"}
+        )
+
+    started = time.perf_counter()
+    result = providers.StageResult({})
+    if stage in PROVIDER_STAGES:
+        try:
+            result = await PROVIDER_STAGES[stage](state.http, state.providers, _as_found(lead))
+        except providers.ProviderError as exc:
+            log.warning("lead %s %s failed: %s", lead_id, stage, exc)
+            _count_calls(state.metrics, exc.calls)
+            async with state.pool.connection() as conn:
+                for call in exc.calls:
+                    await conn.execute(
+                        BILLED_SQL,
+                        (
+                            lead["campaign_id"],
+                            lead_id,
+                            call.api_name,
+                            call.cost,
+                            call.request_count,
+                        ),
+                    )
+            # Non-2xx: the database delivers the event again after its backoff.
+            return JSONResponse({"error": f"{stage} failed: {exc}"}, 502)
+        _count_calls(state.metrics, result.calls)
+    elapsed = time.perf_counter() - started
+    state.metrics.stage_seconds.labels(stage).observe(elapsed)
+
+    data = {**result.data, "duration_ms": round(elapsed * 1000, 1)}
+    async with state.pool.connection() as conn:
+        cur = await conn.execute(
+            APPLY_SQL, (webhook_id, lead_id, stage, json.dumps(data), _costs(result.calls))
+        )
+        (answer,) = await cur.fetchone()
+    return JSONResponse({"status": "applied" if answer["applied"] else "unchanged", **answer})
+
+
+async def cost_alert(request: Request, webhook_id: str, payload: dict[str, Any]) -> JSONResponse:
+    state = request.app.state
+    state.metrics.alerts.labels(payload["alert_type"], payload.get("severity", "warning")).inc()
+    log.warning(
+        "cost alert %s: %s over %s (%s)",
+        payload["alert_type"],
+        payload["current_value"],
+        payload["threshold_value"],
+        payload["time_period"],
+    )
+    url = state.settings.alert_notify_url
+    if url:
+        text = (
+            f":rotating_light: ProspectPro cost alert *{payload['alert_type']}* "
+            f"({payload['time_period']}): {payload['current_value']} against a threshold of "
+            f"{payload['threshold_value']} (over by {payload['threshold_exceeded_by']})."
+        )
+        try:
+            answer = await state.http.post(url, json={"text": text}, timeout=5.0)
+        except Exception as exc:
+            return JSONResponse({"error": f"alert notification failed: {type(exc).__name__}"}, 502)
+        if answer.status_code >= 300:
+            return JSONResponse({"error": f"alert notification got HTTP {answer.status_code}"}, 502)
+    return JSONResponse({"status": "acknowledged", "alert_type": payload["alert_type"]})
+
+
+async def campaign_lifecycle(
+    request: Request, webhook_id: str, payload: dict[str, Any]
+) -> JSONResponse:
+    state = request.app.state
+    event = payload["lifecycle_event"]
+    state.metrics.lifecycle.labels(event).inc()
+    if event == "error":
+        log.error(
+            "campaign %s error: %s", payload["campaign_id"], payload["event_data"].get("reason")
+        )
+    return JSONResponse({"status": "acknowledged", "lifecycle_event": event})
+
+
+async def health_checks(state, webhook_type: str) -> dict[str, dict[str, Any]]:
+    """The checks behind each /health: database, extension, token, backlog."""
+    checks: dict[str, dict[str, Any]] = {
+        "token_configured": {"ok": bool(state.settings.token)},
+    }
+    try:
+        async with state.pool.connection(timeout=2.0) as conn:
+            row = await (
+                await conn.execute(
+                    "select (select extversion from pg_extension where extname = 'prospectpro'),"
+                    " (select count(*) from prospectpro.outbox"
+                    "  where status = 'pending' and webhook_type = %s)",
+                    (webhook_type,),
+                )
+            ).fetchone()
+    except Exception as exc:
+        checks["database"] = {"ok": False, "error": type(exc).__name__}
+        return checks
+    checks["database"] = {"ok": True}
+    checks["extension"] = {"ok": row[0] is not None, "version": row[0]}
+    checks["backlog"] = {"ok": True, "pending": row[1]}
+    return checks

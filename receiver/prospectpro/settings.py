@@ -1,0 +1,33 @@
+"""The receiver's configuration, from environment variables (the seed's names
+where the seed names one)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    token: str | None = None
+    signing_secret: str | None = None
+    max_body_bytes: int = 64 * 1024
+    stage_deadline: float = 8.0  # below the 10 s delivery timeout
+    export_dir: Path = Path("exports")
+    alert_notify_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            database_url=env.get("DATABASE_URL", ""),
+            # The seed: WEBHOOK_AUTH_TOKEN, falling back to PERSONAL_ACCESS_TOKEN.
+            token=env.get("WEBHOOK_AUTH_TOKEN") or env.get("PERSONAL_ACCESS_TOKEN") or None,
+            signing_secret=env.get("WEBHOOK_SIGNING_SECRET") or None,
+            max_body_bytes=int(env.get("WEBHOOK_MAX_BODY_BYTES", 64 * 1024)),
+            stage_deadline=float(env.get("STAGE_DEADLINE_SECONDS", 8.0)),
+            export_dir=Path(env.get("EXPORT_DIR", "exports")),
+            alert_notify_url=env.get("ALERT_NOTIFY_URL") or None,
+        )

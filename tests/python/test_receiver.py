@@ -1,0 +1,147 @@
+"""The receiver over real HTTP: authentication, validation, size limits, health;
+a rejected request writes nothing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+
+import httpx
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+TOKEN = "receiver-test-token"
+SECRET = "whsec_" + base64.b64encode(b"a signing secret of 32 bytes!!!!").decode()
+LEAD_ROUTE = "/api/webhooks/lead-enrichment"
+
+
+def lead_payload(lead_id: int, stage: str = "completed") -> dict:
+    return {
+        "lead_id": lead_id,
+        "webhook_type": "lead_enrichment",
+        "enrichment_stage": stage,
+        "lead_data": {"business_name": "Cafe", "confidence_score": 0, "is_qualified": False},
+        "webhook_metadata": {
+            "trigger_time": "2026-01-01T10:00:00Z",
+            "trigger_source": "database_trigger",
+        },
+    }
+
+
+@pytest.fixture
+def lead_id(db):
+    db.execute("insert into prospectpro.campaigns (id, name) values (1, 'Receiver tests')")
+    return db.execute(
+        "insert into prospectpro.enhanced_leads (campaign_id, business_name)"
+        " values (1, 'Cafe') returning id"
+    ).fetchone()[0]
+
+
+def database_state(db) -> tuple:
+    return db.execute(
+        "select (select count(*) from prospectpro.api_costs),"
+        " (select count(*) from prospectpro.applied_deliveries),"
+        " (select jsonb_agg(to_jsonb(l) order by l.id) from prospectpro.enhanced_leads l)"
+    ).fetchone()
+
+
+def post(base, body: bytes, **headers: str) -> httpx.Response:
+    headers.setdefault("webhook-id", str(uuid.uuid4()))
+    headers.setdefault("content-type", "application/json")
+    return httpx.post(base + LEAD_ROUTE, content=body, headers=headers, timeout=10)
+
+
+def test_rejected_requests_get_reasons_and_change_nothing(db, lead_id, start_receiver):
+    base = start_receiver(WEBHOOK_AUTH_TOKEN=TOKEN, WEBHOOK_MAX_BODY_BYTES="4096")
+    good = json.dumps(lead_payload(lead_id, "stage1")).encode()
+    bearer = {"authorization": f"Bearer {TOKEN}"}
+    before = database_state(db)
+
+    assert post(base, good).status_code == 401
+    wrong = post(base, good, authorization="Bearer not-the-token")
+    assert wrong.status_code == 401
+    assert TOKEN not in wrong.text
+    assert post(base, good, authorization=f"Basic {TOKEN}").status_code == 401
+
+    malformed = post(base, b'{"lead_id": ', **bearer)
+    assert malformed.status_code == 400
+    assert "not valid JSON" in malformed.json()["error"]
+
+    incomplete = lead_payload(lead_id, "stage1")
+    del incomplete["lead_data"]["business_name"]
+    answer = post(base, json.dumps(incomplete).encode(), **bearer)
+    assert answer.status_code == 422
+    assert any("business_name" in d for d in answer.json()["details"])
+
+    wrong_type = post(
+        base, json.dumps({**lead_payload(lead_id), "lead_id": "7"}).encode(), **bearer
+    )
+    assert wrong_type.status_code == 422
+
+    no_id = post(base, good, **bearer, **{"webhook-id": "not-a-uuid"})
+    assert no_id.status_code == 400
+
+    oversize = post(base, b" " * 5000 + good, **bearer)
+    assert oversize.status_code == 413
+
+    def chunks():  # no content-length: the limit applies while reading
+        yield good[:10]
+        yield b" " * 8000
+
+    streamed = httpx.post(
+        base + LEAD_ROUTE,
+        content=chunks(),
+        headers={**bearer, "webhook-id": str(uuid.uuid4())},
+        timeout=10,
+    )
+    assert streamed.status_code == 413
+
+    assert database_state(db) == before
+
+
+def test_personal_access_token_is_the_fallback(db, lead_id, start_receiver):
+    base = start_receiver(PERSONAL_ACCESS_TOKEN="pat-token")
+    body = json.dumps(lead_payload(lead_id)).encode()
+    assert post(base, body, authorization="Bearer pat-token").status_code == 200
+    assert post(base, body, authorization=f"Bearer {TOKEN}").status_code == 401
+
+
+def test_standard_webhooks_signature_and_replay_window(db, lead_id, start_receiver):
+    base = start_receiver(WEBHOOK_AUTH_TOKEN=TOKEN, WEBHOOK_SIGNING_SECRET=SECRET)
+    body = json.dumps(lead_payload(lead_id)).encode()
+    signer = Webhook(SECRET)
+
+    def signed(at: float) -> dict[str, str]:
+        webhook_id = str(uuid.uuid4())
+        stamp = int(at)
+        from datetime import UTC, datetime
+
+        signature = signer.sign(webhook_id, datetime.fromtimestamp(stamp, UTC), body.decode())
+        return {
+            "authorization": f"Bearer {TOKEN}",
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": signature,
+        }
+
+    assert post(base, body, authorization=f"Bearer {TOKEN}").status_code == 401  # unsigned
+    assert post(base, body, **signed(time.time())).status_code == 200
+    assert post(base, body, **signed(time.time() - 6 * 60)).status_code == 401  # replayed
+    tampered = signed(time.time())
+    assert post(base, body.replace(b"Cafe", b"Evil"), **tampered).status_code == 401
+
+
+def test_health_reports_each_check(db, start_receiver):
+    base = start_receiver(WEBHOOK_AUTH_TOKEN=TOKEN)
+    answer = httpx.get(base + LEAD_ROUTE + "/health", timeout=5)
+    assert answer.status_code == 200
+    checks = answer.json()["checks"]
+    assert checks["database"]["ok"] and checks["extension"]["version"] == "1.0"
+    assert checks["token_configured"]["ok"]
+
+    untokened = start_receiver(WEBHOOK_AUTH_TOKEN="", PERSONAL_ACCESS_TOKEN="")
+    answer = httpx.get(untokened + LEAD_ROUTE + "/health", timeout=5)
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["token_configured"]["ok"] is False
