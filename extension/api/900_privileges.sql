@@ -37,3 +37,11 @@ prospectpro.apply_enrichment(uuid, bigint, text, jsonb, jsonb, text)
 to prospectpro_writer;
 grant execute on function prospectpro.configure_scoring(jsonb, integer)
 to prospectpro_admin;
+
+grant select on
+prospectpro.campaign_stats, prospectpro.campaign_exports,
+prospectpro.campaign_transitions, prospectpro.campaign_lifecycle_log,
+prospectpro.campaign_lifecycle_dashboard
+to prospectpro_reader;
+grant execute on function prospectpro.set_campaign_status(bigint, text, text)
+to prospectpro_writer;

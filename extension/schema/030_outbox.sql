@@ -47,6 +47,10 @@ create index outbox_due on prospectpro.outbox (next_attempt_at)
 where status = 'pending';
 create index outbox_dead on prospectpro.outbox (webhook_type, created_at)
 where status = 'dead';
+-- Events of one ordering key (one campaign) are delivered in order: the claim
+-- looks for an earlier pending event of the same key.
+create index outbox_ordering on prospectpro.outbox (ordering_key, id)
+where ordering_key is not null;
 comment on table prospectpro.outbox is
 'Webhook events, written in the transaction that caused them; pending until delivered or dead.';
 

@@ -24,6 +24,9 @@ LIFECYCLE_EVENTS = (
     "completed",
     "error",
     "cancelled",
+    # The budget guard's pause, and the resume when the budget is raised.
+    "paused",
+    "resumed",
 )
 MILESTONES = (25, 50, 75)
 TRIGGER_SOURCE = "database_trigger"
@@ -152,6 +155,7 @@ def campaign_lifecycle(
     total_leads: int,
     qualified_leads: int,
     processing_cost: Decimal | str | float,
+    finished_leads: int | None = None,
     old_status: str | None = None,
     new_status: str | None = None,
     **event_data: Any,
@@ -161,7 +165,9 @@ def campaign_lifecycle(
     ``campaign`` is a prospectpro.campaigns row (id, name, target_count,
     budget_limit, status read); ``new_status`` defaults to its status. Extra
     keyword arguments, such as milestone=50 or reason="...", go into
-    event_data. A completed campaign is 100 % complete whatever its lead count.
+    event_data. Completion counts ``finished_leads`` (leads through the
+    pipeline) when given, else ``total_leads``; a completed campaign is 100 %
+    complete whatever its lead count.
     """
     _check(event, LIFECYCLE_EVENTS, "lifecycle event")
     budget = campaign["budget_limit"]
@@ -179,7 +185,11 @@ def campaign_lifecycle(
             "qualified_leads": int(qualified_leads),
             "processing_cost": _rounded(amount(processing_cost), CENTS),
             "completion_percentage": (
-                100 if event == "completed" else completion_percentage(total_leads, target)
+                100
+                if event == "completed"
+                else completion_percentage(
+                    total_leads if finished_leads is None else finished_leads, target
+                )
             ),
         },
         "event_data": {

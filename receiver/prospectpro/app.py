@@ -108,7 +108,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         "cost_alert": pipeline.cost_alert,
         "campaign_lifecycle": pipeline.campaign_lifecycle,
     }
-    routes = [Route("/metrics", metrics)]
+    routes = [
+        Route("/metrics", metrics),
+        Route("/api/campaigns/{campaign_id:int}/export.csv", pipeline.export_csv),
+    ]
     for webhook_type, path in ROUTES.items():
         routes.append(Route(path, webhook(webhook_type, handlers[webhook_type]), methods=["POST"]))
         routes.append(Route(path + "/health", health(webhook_type), methods=["GET"]))

@@ -15,9 +15,10 @@ from typing import Any
 
 from psycopg.rows import dict_row
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import FileResponse, JSONResponse, Response
 
-from . import providers
+from . import exports, providers
+from .auth import Rejected, check_bearer
 
 log = logging.getLogger("prospectpro.receiver")
 
@@ -34,6 +35,7 @@ BILLED_SQL = """
 insert into prospectpro.api_costs (campaign_id, lead_id, api_name, cost, request_count)
 values (%s, %s, %s, %s, %s)
 """
+EXPORT_SQL = "select csv, row_count from prospectpro.campaign_exports where campaign_id = %s"
 PROVIDER_STAGES = {
     "stage1": providers.stage1,
     "stage2": providers.stage2,
@@ -164,12 +166,33 @@ async def campaign_lifecycle(
 ) -> JSONResponse:
     state = request.app.state
     event = payload["lifecycle_event"]
+    campaign_id = payload["campaign_id"]
     state.metrics.lifecycle.labels(event).inc()
     if event == "error":
-        log.error(
-            "campaign %s error: %s", payload["campaign_id"], payload["event_data"].get("reason")
-        )
+        reason = payload["event_data"].get("reason")
+        log.error("campaign %s error: %s", campaign_id, reason)
+    if event == "completed":
+        async with state.pool.connection() as conn:
+            cur = await conn.execute(EXPORT_SQL, (campaign_id,))
+            row = await cur.fetchone()
+        if row is None:
+            return JSONResponse({"error": f"no export for campaign {campaign_id} yet"}, 409)
+        path = exports.write(state.settings.export_dir, campaign_id, row[0])
+        return JSONResponse({"status": "exported", "path": str(path), "rows": row[1]})
     return JSONResponse({"status": "acknowledged", "lifecycle_event": event})
+
+
+async def export_csv(request: Request) -> Response:
+    """GET /api/campaigns/{id}/export.csv: the export written on completion."""
+    try:
+        check_bearer(request, request.app.state.settings.token)
+    except Rejected as rejected:
+        return JSONResponse({"error": rejected.reason}, 401, headers={"www-authenticate": "Bearer"})
+    campaign_id = request.path_params["campaign_id"]
+    path = exports.path(request.app.state.settings.export_dir, campaign_id)
+    if not path.exists():
+        return JSONResponse({"error": f"no export for campaign {campaign_id}"}, 404)
+    return FileResponse(path, media_type="text/csv; charset=utf-8", filename=path.name)
 
 
 async def health_checks(state, webhook_type: str) -> dict[str, dict[str, Any]]:

@@ -86,6 +86,8 @@ CAMPAIGN_LIFECYCLE: dict[str, Any] = {
                 "completed",
                 "error",
                 "cancelled",
+                "paused",
+                "resumed",
             ]
         },
         "campaign_info": {

@@ -263,8 +263,8 @@ def test_lifecycle_error_carries_its_reason_and_status_override():
 
 
 def test_lifecycle_event_must_be_known():
-    with pytest.raises(ValueError, match="unknown lifecycle event 'paused'"):
-        lifecycle_payload("paused")
+    with pytest.raises(ValueError, match="unknown lifecycle event 'archived'"):
+        lifecycle_payload("archived")
 
 
 @pytest.mark.parametrize(

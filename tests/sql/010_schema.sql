@@ -15,6 +15,7 @@ select tables_are(
     'prospectpro',
     array[
         'campaigns', 'enhanced_leads', 'api_costs', 'endpoints', 'outbox',
+        'campaign_transitions', 'campaign_stats', 'campaign_exports',
         'delivery_attempts', 'settings', 'applied_deliveries'
     ]
 );
@@ -82,7 +83,8 @@ select is(
         where e.extname = 'prospectpro' and c.relkind = 'r'
     ),
     array[
-        'api_costs', 'applied_deliveries', 'campaigns', 'delivery_attempts', 'endpoints',
+        'api_costs', 'applied_deliveries', 'campaign_exports', 'campaign_stats',
+        'campaigns', 'delivery_attempts', 'endpoints',
         'enhanced_leads', 'outbox', 'settings'
     ]::text[],
     'every table with user data is kept by pg_dump'

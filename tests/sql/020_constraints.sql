@@ -18,7 +18,7 @@ select throws_like(
     '%campaign_budget_limit_not_negative%', 'a negative budget is rejected'
 );
 select throws_like(
-    $$insert into prospectpro.campaigns (name, status) values ('x', 'paused')$$,
+    $$insert into prospectpro.campaigns (name, status) values ('x', 'archived')$$,
     '%campaign_status_known%', 'an unknown campaign status is rejected'
 );
 select throws_ok(

@@ -1,0 +1,199 @@
+-- Campaign lifecycle: state machine, lifecycle events, progress milestones,
+-- budget guard, CSV export, and the lifecycle views.
+
+create or replace function prospectpro.trigger_campaign_created()
+returns trigger
+language plpython3u
+security definer
+set search_path = pg_catalog, pg_temp
+as $python$
+#PROSPECTPRO_IMPORT
+from prospectpro_pl import campaigns
+campaigns.on_insert(plpy)
+$python$;
+comment on function prospectpro.trigger_campaign_created() is
+'Statement-level AFTER INSERT trigger on campaigns: a created lifecycle event each.';
+
+create or replace function prospectpro.trigger_campaign_changed()
+returns trigger
+language plpython3u
+security definer
+set search_path = pg_catalog, pg_temp
+as $python$
+#PROSPECTPRO_IMPORT
+from prospectpro_pl import campaigns
+campaigns.on_update(plpy)
+$python$;
+comment on function prospectpro.trigger_campaign_changed() is
+'Statement-level AFTER UPDATE trigger on campaigns: emits lifecycle events, exports completed campaigns, resumes paused campaigns whose budget was raised.';
+
+-- The state machine, checked before each row so that the error is a plain one.
+create or replace function prospectpro._check_campaign_transition()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    allowed text;
+begin
+    if not exists (
+        select from prospectpro.campaign_transitions as t
+        where t.from_status = old.status and t.to_status = new.status
+    ) then
+        select string_agg(t.to_status, ', ' order by t.to_status) into allowed
+        from prospectpro.campaign_transitions as t where t.from_status = old.status;
+        raise exception 'campaign % cannot go from % to %', old.id, old.status, new.status
+        using errcode = 'object_not_in_prerequisite_state',
+        hint = coalesce(
+            'From ' || old.status || ' a campaign may go to: ' || allowed || '.',
+            old.status || ' is a final status.'
+        );
+    end if;
+    return new;
+end
+$$;
+
+create or replace trigger _100_campaign_transition
+before update of status on prospectpro.campaigns
+for each row when (old.status is distinct from new.status)
+execute function prospectpro._check_campaign_transition();
+
+create or replace trigger _500_campaign_created
+after insert on prospectpro.campaigns
+referencing new table as new_rows
+for each statement execute function prospectpro.trigger_campaign_created();
+
+create or replace trigger _500_campaign_changed
+after update on prospectpro.campaigns
+referencing old table as old_rows new table as new_rows
+for each statement execute function prospectpro.trigger_campaign_changed();
+
+create or replace function prospectpro.trigger_lead_deleted()
+returns trigger
+language plpython3u
+security definer
+set search_path = pg_catalog, pg_temp
+as $python$
+#PROSPECTPRO_IMPORT
+from prospectpro_pl import leads
+leads.on_delete(plpy)
+$python$;
+comment on function prospectpro.trigger_lead_deleted() is
+'Statement-level AFTER DELETE trigger on leads: keeps campaign lead counts right.';
+
+create or replace trigger _500_lead_deleted
+after delete on prospectpro.enhanced_leads
+referencing old table as old_rows
+for each statement execute function prospectpro.trigger_lead_deleted();
+
+create or replace function prospectpro.trigger_budget_guard()
+returns trigger
+language plpython3u
+security definer
+set search_path = pg_catalog, pg_temp
+as $python$
+#PROSPECTPRO_IMPORT
+from prospectpro_pl import campaigns
+ids = [r["campaign_id"] for r in plpy.execute(
+    "select distinct campaign_id from new_rows where campaign_id is not null")]
+campaigns.guard_budgets(plpy, ids)
+$python$;
+comment on function prospectpro.trigger_budget_guard() is
+'Statement-level AFTER INSERT trigger on api_costs: pauses campaigns whose spend reached their budget_limit.';
+
+-- After the cost rules (_500_), so alerts are raised before the pause.
+create or replace trigger _600_budget_guard
+after insert on prospectpro.api_costs
+referencing new table as new_rows
+for each statement execute function prospectpro.trigger_budget_guard();
+
+create or replace function prospectpro.set_campaign_status(
+    campaign_id bigint,
+    status text,
+    reason text default null
+) returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if not exists (
+        select from prospectpro.campaigns as c where c.id = set_campaign_status.campaign_id
+    ) then
+        raise exception 'campaign % does not exist', coalesce(campaign_id::text, 'NULL')
+        using errcode = 'invalid_parameter_value',
+        hint = 'See prospectpro.campaigns for the ids.';
+    end if;
+    if status is null or status not in (
+        select t.to_status from prospectpro.campaign_transitions as t
+    ) then
+        raise exception 'unknown campaign status: %', coalesce(status, 'NULL')
+        using errcode = 'invalid_parameter_value',
+        hint = 'Use processing, completed, error or cancelled (paused is the budget guard''s).';
+    end if;
+    -- The lifecycle trigger reads the reason from this transaction-local setting.
+    perform set_config('prospectpro.reason', coalesce(reason, ''), true);
+    update prospectpro.campaigns as c set status = set_campaign_status.status
+    where c.id = set_campaign_status.campaign_id;
+    perform set_config('prospectpro.reason', '', true);
+end
+$$;
+comment on function prospectpro.set_campaign_status(bigint, text, text) is
+'Move a campaign to a new status, with the reason carried by its lifecycle event (e.g. an error''s cause). Transitions the state machine refuses raise an error whose HINT lists the allowed ones.';
+
+create or replace view prospectpro.campaign_lifecycle_log as
+select
+    o.id,
+    (o.payload ->> 'campaign_id')::bigint as campaign_id,
+    o.payload ->> 'lifecycle_event' as lifecycle_event,
+    o.payload -> 'event_data' ->> 'old_status' as old_status,
+    o.payload -> 'event_data' ->> 'new_status' as new_status,
+    o.payload -> 'event_data' ->> 'reason' as reason,
+    (o.payload -> 'event_data' ->> 'milestone')::integer as milestone,
+    o.payload,
+    o.status as delivery_status,
+    o.attempts as delivery_attempts,
+    o.created_at
+from prospectpro.outbox as o
+where o.webhook_type = 'campaign_lifecycle';
+comment on view prospectpro.campaign_lifecycle_log is
+'Every campaign lifecycle event, with its delivery status.';
+
+create or replace view prospectpro.campaign_lifecycle_dashboard as
+select
+    c.id as campaign_id,
+    c.name,
+    c.status,
+    c.target_count,
+    coalesce(s.total_leads, 0) as total_leads,
+    coalesce(s.finished_leads, 0) as finished_leads,
+    coalesce(s.qualified_leads, 0) as qualified_leads,
+    spend.cost as processing_cost,
+    c.budget_limit,
+    c.budget_limit - spend.cost as budget_left,
+    least(100, coalesce(s.finished_leads, 0) * 100 / c.target_count) as completion_percentage,
+    last_event.lifecycle_event as last_event,
+    last_event.created_at as last_event_at,
+    now() - last_event.created_at as time_since_last_event,
+    backlog.pending as webhook_backlog,
+    x.row_count as export_rows,
+    c.created_at,
+    c.updated_at
+from prospectpro.campaigns as c
+left join prospectpro.campaign_stats as s on c.id = s.campaign_id
+left join prospectpro.campaign_exports as x on c.id = x.campaign_id
+cross join lateral (select prospectpro._campaign_spend(c.id) as cost) as spend
+left join lateral (
+    select
+        o.payload ->> 'lifecycle_event' as lifecycle_event,
+        o.created_at
+    from prospectpro.outbox as o
+    where o.ordering_key = 'campaign:' || c.id
+    order by o.id desc limit 1
+) as last_event on true
+cross join lateral (
+    select count(*) as pending from prospectpro.outbox as o
+    where o.ordering_key = 'campaign:' || c.id and o.status = 'pending'
+) as backlog;
+comment on view prospectpro.campaign_lifecycle_dashboard is
+'One live row per campaign: status, leads, qualified, cost, budget left, completion, last lifecycle event and the webhook backlog for it.';

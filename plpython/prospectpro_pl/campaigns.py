@@ -1,0 +1,252 @@
+"""Campaign lifecycle: the state machine, lifecycle events, progress milestones,
+the budget guard's pause and resume, and the CSV export on completion.
+
+Every event of a campaign carries the ordering key ``campaign:<id>``, so the
+outbox delivers them in the order they happened. Figures in the payloads come
+from campaign_stats (running counts) and the cost aggregates, never from a
+scan of all leads.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from . import export, payloads
+from .outbox import LEAD_COLUMNS, queue_leads, queue_lifecycle
+
+# Set (transaction-locally) by set_campaign_status() so that the event says why.
+REASON_SETTING = "prospectpro.reason"
+FINISHED = ("completed", "failed")
+# No enrichment events for leads of a campaign in these states.
+HALTED = ("paused", "cancelled")
+
+CAMPAIGN_SQL = """
+select c.id, c.name, c.target_count, c.budget_limit, c.status,
+       coalesce(s.total_leads, 0) as total_leads,
+       coalesce(s.finished_leads, 0) as finished_leads,
+       coalesce(s.qualified_leads, 0) as qualified_leads,
+       prospectpro._campaign_spend(c.id) as spend
+from prospectpro.campaigns as c
+left join prospectpro.campaign_stats as s on s.campaign_id = c.id
+where c.id = any($1)
+order by c.id
+"""
+STATS_SQL = """
+insert into prospectpro.campaign_stats as s
+    (campaign_id, total_leads, finished_leads, qualified_leads)
+select d.campaign_id, d.total, d.finished, d.qualified
+from unnest($1::bigint[], $2::int[], $3::int[], $4::int[])
+    as d (campaign_id, total, finished, qualified)
+on conflict (campaign_id) do update set
+    total_leads = s.total_leads + excluded.total_leads,
+    finished_leads = s.finished_leads + excluded.finished_leads,
+    qualified_leads = s.qualified_leads + excluded.qualified_leads
+returning s.campaign_id, s.total_leads, s.finished_leads, s.last_milestone
+"""
+MILESTONE_SQL = "update prospectpro.campaign_stats set last_milestone = $2 where campaign_id = $1"
+STATUS_SQL = """
+update prospectpro.campaigns set status = $2
+where id = any($1) and status = any($3)
+"""
+REASON_SQL = "select pg_catalog.set_config('prospectpro.reason', $1, true)"
+EXPORT_ROWS_SQL = """
+select id as lead_id, business_name, website, phone, address, email,
+       confidence_score, is_qualified, enrichment_stage
+from prospectpro.enhanced_leads
+where campaign_id = $1 and is_qualified
+order by id
+"""
+EXPORT_SQL = """
+insert into prospectpro.campaign_exports (campaign_id, csv, row_count, sha256)
+values ($1, $2, $3, $4)
+on conflict (campaign_id) do update set
+    csv = excluded.csv, row_count = excluded.row_count, sha256 = excluded.sha256,
+    created_at = now()
+"""
+
+_plans: dict[str, object] = {}
+_transitions: dict[tuple[str, str], str] = {}
+
+
+def _run(plpy, sql: str, types: list[str], args: list):
+    if sql not in _plans:
+        _plans[sql] = plpy.prepare(sql, types)
+    return plpy.execute(_plans[sql], args)
+
+
+def transitions(plpy) -> dict[tuple[str, str], str]:
+    """(from, to) -> lifecycle event, read once per session from the state machine table."""
+    if not _transitions:
+        rows = plpy.execute("select * from prospectpro.campaign_transitions")
+        for r in rows:
+            _transitions[(r["from_status"], r["to_status"])] = r["lifecycle_event"]
+    return _transitions
+
+
+def _emit(plpy, events: list[tuple[dict, str, dict]]) -> None:
+    """Queue (campaign row, lifecycle event, extra event data) triples, in order."""
+    queue_lifecycle(
+        plpy,
+        [
+            payloads.campaign_lifecycle(
+                row,
+                event,
+                total_leads=row["total_leads"],
+                qualified_leads=row["qualified_leads"],
+                finished_leads=row["finished_leads"],
+                processing_cost=row["spend"],
+                **extra,
+            )
+            for row, event, extra in events
+        ],
+    )
+
+
+def _campaigns(plpy, ids) -> list[dict]:
+    return list(_run(plpy, CAMPAIGN_SQL, ["bigint[]"], [list(ids)]))
+
+
+def _reason(plpy) -> str | None:
+    rows = plpy.execute(f"select current_setting('{REASON_SETTING}', true) as r")
+    return rows[0]["r"] or None
+
+
+def set_status(plpy, ids: list[int], status: str, reason: str | None, only_from: tuple) -> None:
+    """Move campaigns (those currently in ``only_from``) to ``status``, saying why."""
+    _run(plpy, REASON_SQL, ["text"], [reason or ""])
+    _run(plpy, STATUS_SQL, ["bigint[]", "text", "text[]"], [ids, status, list(only_from)])
+    _run(plpy, REASON_SQL, ["text"], [""])
+
+
+def on_insert(plpy) -> None:
+    """AFTER INSERT on campaigns, per statement: a 'created' event each."""
+    ids = [r["id"] for r in plpy.execute("select id from new_rows order by id")]
+    _run(
+        plpy,
+        "insert into prospectpro.campaign_stats (campaign_id) select unnest($1::bigint[])",
+        ["bigint[]"],
+        [ids],
+    )
+    _emit(plpy, [(row, "created", {"old_status": None}) for row in _campaigns(plpy, ids)])
+
+
+def on_update(plpy) -> None:
+    """AFTER UPDATE on campaigns, per statement: announce status changes, export
+    completed campaigns, and resume paused ones whose budget was raised."""
+    changed = plpy.execute(
+        "select n.id, o.status as old_status, n.status as new_status,"
+        " o.budget_limit is distinct from n.budget_limit as budget_changed"
+        " from new_rows as n join old_rows as o on o.id = n.id"
+        " where n.status is distinct from o.status"
+        " or n.budget_limit is distinct from o.budget_limit"
+        " order by n.id"
+    )
+    # _100_campaign_transition (plpgsql, before each row) refused any illegal move.
+    allowed = transitions(plpy)
+    moves = [r for r in changed if r["old_status"] != r["new_status"]]
+    rows = {row["id"]: row for row in _campaigns(plpy, {r["id"] for r in changed})}
+    reason = _reason(plpy)
+    events = []
+    for r in moves:
+        extra = {"old_status": r["old_status"], "new_status": r["new_status"]}
+        if reason:
+            extra["reason"] = reason
+        events.append((rows[r["id"]], allowed[(r["old_status"], r["new_status"])], extra))
+    _emit(plpy, events)
+    for r in moves:
+        if r["new_status"] == "completed":
+            _export(plpy, r["id"])
+    resumable = [
+        row["id"]
+        for row in (rows[r["id"]] for r in changed if r["budget_changed"])
+        if row["status"] == "paused" and _under_budget(row)
+    ]
+    if resumable:
+        set_status(plpy, resumable, "processing", "budget_limit raised", ("paused",))
+        _resume_leads(plpy, resumable)
+
+
+def _under_budget(row: dict) -> bool:
+    return row["budget_limit"] is None or Decimal(row["spend"]) < Decimal(row["budget_limit"])
+
+
+def _resume_leads(plpy, ids: list[int]) -> None:
+    """Re-announce the leads a pause held back: those mid-pipeline with no event waiting."""
+    rows = _run(
+        plpy,
+        f"select {LEAD_COLUMNS} from prospectpro.enhanced_leads as n"
+        " where n.campaign_id = any($1) and n.enrichment_stage not in ('completed', 'failed')"
+        " and not exists (select from prospectpro.outbox as o"
+        "   where o.status = 'pending' and o.webhook_type = 'lead_enrichment'"
+        "   and (o.payload ->> 'lead_id')::bigint = n.id)"
+        " order by n.id",
+        ["bigint[]"],
+        [ids],
+    )
+    queue_leads(plpy, rows, "stage_changed")
+
+
+def _export(plpy, campaign_id: int) -> None:
+    rows = _run(plpy, EXPORT_ROWS_SQL, ["bigint"], [campaign_id])
+    made = export.build_csv(list(rows), list(export.DEFAULT_COLUMNS))
+    _run(
+        plpy,
+        EXPORT_SQL,
+        ["bigint", "text", "int", "text"],
+        [campaign_id, made.csv_text, made.row_count, made.sha256],
+    )
+
+
+def lead_progress(plpy, deltas: list[dict]) -> None:
+    """Apply per-campaign lead count changes; start, advance and complete campaigns.
+
+    ``deltas`` rows: campaign_id, total, finished, qualified (changes, may be
+    negative). A campaign still 'created' starts processing with its first
+    lead; each of the 25/50/75 % milestones of finished leads is announced
+    once, in order, even when one statement jumps over several; reaching the
+    target completes the campaign.
+    """
+    if not deltas:
+        return
+    stats = _run(
+        plpy,
+        STATS_SQL,
+        ["bigint[]", "int[]", "int[]", "int[]"],
+        [[d[k] for d in deltas] for k in ("campaign_id", "total", "finished", "qualified")],
+    )
+    ids = [s["campaign_id"] for s in stats]
+    rows = {row["id"]: row for row in _campaigns(plpy, ids)}
+    starting = [i for i in ids if rows[i]["status"] == "created" and rows[i]["total_leads"] > 0]
+    if starting:
+        set_status(plpy, starting, "processing", "first leads arrived", ("created",))
+        rows.update({row["id"]: row for row in _campaigns(plpy, starting)})
+
+    events, completing = [], []
+    for s in stats:
+        row = rows[s["campaign_id"]]
+        if row["status"] != "processing":
+            continue
+        percent = payloads.completion_percentage(s["finished_leads"], row["target_count"])
+        crossed = [m for m in payloads.MILESTONES if s["last_milestone"] < m <= percent]
+        for milestone in crossed:
+            extra = {"old_status": "processing", "new_status": "processing", "milestone": milestone}
+            events.append((row, "progress_update", extra))
+        if crossed:
+            _run(plpy, MILESTONE_SQL, ["bigint", "int"], [row["id"], crossed[-1]])
+        if s["finished_leads"] >= row["target_count"]:
+            completing.append(row["id"])
+    _emit(plpy, events)
+    if completing:
+        set_status(plpy, completing, "completed", "every target lead finished", ("processing",))
+
+
+def guard_budgets(plpy, campaign_ids: list[int]) -> None:
+    """After costs are recorded: pause each processing campaign whose spend reached its budget."""
+    over = [
+        row
+        for row in _campaigns(plpy, campaign_ids)
+        if row["status"] == "processing" and not _under_budget(row)
+    ]
+    for row in over:
+        reason = f"budget_limit reached: spent {row['spend']} of {row['budget_limit']}"
+        set_status(plpy, [row["id"]], "paused", reason, ("processing",))
