@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from pathlib import Path
 
 
 def _database_url(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    demo = commands.add_parser(
+        "demo", help="run the whole system on a throwaway cluster and watch a campaign"
+    )
+    demo.add_argument("--leads", type=int, default=100, help="leads in the campaign (100)")
+    demo.add_argument("--workers", type=int, default=1, help="delivery workers (1)")
+    demo.add_argument(
+        "--export-dir",
+        type=Path,
+        default=Path(os.environ.get("EXPORT_DIR", ".demo/exports")),
+        help="where the receiver writes the campaign's CSV (env EXPORT_DIR)",
+    )
+    demo.add_argument("--timeout", type=float, default=110.0, help="give up after (s)")
+
+    status = commands.add_parser("status", help="show the campaign dashboard as a table")
+    _database_url(status)
     return parser
 
 
@@ -56,6 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         from . import worker
 
         return worker.run(args.database_url, args.batch, args.idle)
+    if args.command == "demo":
+        from . import demo
+
+        return demo.run(args.leads, args.workers, args.export_dir.resolve(), args.timeout)
+    if args.command == "status":
+        _require(args, parser, "database_url")
+        from . import status
+
+        return status.run(args.database_url)
     if args.command == "serve":
         _require(args, parser, "database_url")
         import uvicorn

@@ -1,0 +1,288 @@
+"""`prospectpro demo`: the whole system on a throwaway cluster, watched live.
+
+It starts a cluster with the extension, the stand-in provider APIs, the
+receiver and a worker; creates the campaign "San Diego Restaurants", inserts
+its leads, shows the pipeline at work, prints a summary, and stops everything
+it started (also on Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from .cluster import Cluster
+from .standins import STANDIN_HUNTER_KEY, STANDIN_PLACES_KEY, running_standins
+
+TOKEN = "demo-token"
+ROUTES = {
+    "lead_enrichment": "lead-enrichment",
+    "cost_alert": "cost-alert",
+    "campaign_lifecycle": "campaign-lifecycle",
+}
+KINDS = [
+    "Taqueria", "Sushi Bar", "Pizzeria", "Cafe", "Bistro", "Fish Tacos", "Brewing Co",
+    "Noodle House", "Grill", "Bakery",
+]  # fmt: skip
+PLACES = [
+    "Gaslamp", "La Jolla", "North Park", "Little Italy", "Ocean Beach", "Hillcrest",
+    "Pacific Beach", "Coronado", "Point Loma", "Mission Hills",
+]  # fmt: skip
+STAGES = ["stage1", "stage2", "stage3", "stage4", "completed"]
+
+PROGRESS_SQL = """
+select
+    count(*) filter (where enrichment_stage <> 'stage1') as stage1,
+    count(*) filter (where enrichment_stage not in ('stage1', 'stage2')) as stage2,
+    count(*) filter (where enrichment_stage in ('stage4', 'completed', 'failed')) as stage3,
+    count(*) filter (where enrichment_stage in ('completed', 'failed')) as stage4,
+    count(*) filter (where is_qualified) as qualified,
+    count(*) filter (where enrichment_stage = 'failed') as failed
+from prospectpro.enhanced_leads where campaign_id = %s
+"""
+SUCCESS_RATES_SQL = """
+select webhook_type, count(*) as total_webhooks,
+       count(*) filter (where status = 'success') as successful,
+       round(count(*) filter (where status = 'success')::decimal / count(*) * 100, 2)
+           as success_rate
+from prospectpro.webhook_logs group by webhook_type order by webhook_type
+"""
+
+
+def lead_names(count: int) -> list[str]:
+    return [f"{PLACES[n % 10]} {KINDS[(n // 10) % 10]}" + (f" {n // 100 + 1}" if n >= 100 else "")
+            for n in range(count)]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Screen:
+    """Live progress: redrawn in place on a terminal, one line now and then otherwise."""
+
+    live: bool
+    lines_drawn: int = 0
+    last_print: float = 0.0
+
+    def show(self, lines: list[str]) -> None:
+        if self.live:
+            if self.lines_drawn:
+                sys.stdout.write(f"\x1b[{self.lines_drawn}F\x1b[J")
+            sys.stdout.write("\n".join(lines) + "\n")
+            sys.stdout.flush()
+            self.lines_drawn = len(lines)
+        elif time.monotonic() - self.last_print >= 2.0:
+            print(" | ".join(line.strip() for line in lines[:1] + lines[-3:-1]), flush=True)
+            self.last_print = time.monotonic()
+
+
+def bar(done: int, total: int, width: int = 30) -> str:
+    filled = width * done // total if total else 0
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done:>4}/{total}"
+
+
+class Demo:
+    def __init__(self, leads: int, workers: int, export_dir: Path, timeout: float) -> None:
+        self.leads = leads
+        self.workers = workers
+        self.export_dir = export_dir
+        self.timeout = timeout
+        self.processes: list[subprocess.Popen] = []
+        self.alerts_seen: set[int] = set()
+        self.alert_lines: list[str] = []
+
+    def _spawn(self, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prospectpro", *args],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.processes.append(proc)
+        return proc
+
+    def _stop_processes(self) -> None:
+        for proc in self.processes:
+            proc.terminate()
+        for proc in self.processes:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def run(self) -> int:
+        step("starting a throwaway PostgreSQL cluster")
+        with Cluster() as cluster, running_standins() as standins:
+            try:
+                return self._run(cluster, standins)
+            finally:
+                step("stopping the receiver, the worker, the stand-ins and the cluster")
+                self._stop_processes()
+
+    def _run(self, cluster: Cluster, standins: str) -> int:
+        dsn = cluster.create_database("prospectpro")
+        step(f"stand-in provider APIs at {standins}")
+        port = _free_port()
+        receiver = f"http://127.0.0.1:{port}"
+        env = {
+            "DATABASE_URL": dsn,
+            "WEBHOOK_AUTH_TOKEN": TOKEN,
+            "GOOGLE_PLACES_BASE_URL": standins,
+            "GOOGLE_PLACES_API_KEY": STANDIN_PLACES_KEY,
+            "HUNTER_BASE_URL": standins,
+            "HUNTER_API_KEY": STANDIN_HUNTER_KEY,
+            "EXPORT_DIR": str(self.export_dir),
+            "LOG_LEVEL": "ERROR",
+        }
+        self._spawn(["serve", "--port", str(port)], env)
+        wait_for_http(receiver + "/api/webhooks/lead-enrichment/health")
+        step(f"receiver at {receiver}")
+        for _ in range(self.workers):
+            self._spawn(["worker"], env)
+        step(f"{self.workers} delivery worker(s) running")
+
+        with psycopg.connect(dsn, autocommit=True) as db:
+            for webhook_type, route in ROUTES.items():
+                db.execute(
+                    "select prospectpro.configure_endpoint(%s, %s, %s)",
+                    (webhook_type, f"{receiver}/api/webhooks/{route}", TOKEN),
+                )
+            campaign_id = db.execute(
+                "insert into prospectpro.campaigns (name, target_count, budget_limit)"
+                " values ('San Diego Restaurants', %s, 50) returning id",
+                (self.leads,),
+            ).fetchone()[0]
+            _demo_thresholds(db, campaign_id)
+            db.execute(
+                "insert into prospectpro.enhanced_leads (campaign_id, business_name, address)"
+                " select %s, name, 'San Diego, CA' from unnest(%s::text[]) as name",
+                (campaign_id, lead_names(self.leads)),
+            )
+            step(f"campaign {campaign_id} 'San Diego Restaurants': {self.leads} leads inserted")
+            completed = self._watch(db, campaign_id)
+            self._summary(db, campaign_id)
+        return 0 if completed else 1
+
+    def _watch(self, db: psycopg.Connection, campaign_id: int) -> bool:
+        screen = Screen(live=sys.stdout.isatty())
+        started = time.monotonic()
+        history: list[tuple[float, int]] = []
+        while True:
+            progress = db.execute(PROGRESS_SQL, (campaign_id,)).fetchone()
+            status, cost = db.execute(
+                "select status, prospectpro._campaign_spend(id)"
+                " from prospectpro.campaigns where id = %s",
+                (campaign_id,),
+            ).fetchone()
+            delivered = db.execute(
+                "select count(*) from prospectpro.webhook_logs where status = 'success'"
+            ).fetchone()[0]
+            now = time.monotonic()
+            history = [(t, n) for t, n in history if now - t <= 3.0] + [(now, delivered)]
+            rate = (history[-1][1] - history[0][1]) / max(history[-1][0] - history[0][0], 1e-9)
+            self._new_alerts(db)
+            lines = [
+                f"  campaign  {bar(progress[3], self.leads)}  {status}",
+                *(
+                    f"  {name:<8}  {bar(done, self.leads)}"
+                    for name, done in zip(STAGES[:4], progress[:4], strict=True)
+                ),
+                f"  webhooks  {delivered} delivered, {rate:.0f}/s   cost ${cost:.2f}"
+                f"   qualified {progress[4]}   failed {progress[5]}",
+                *self.alert_lines[-4:],
+                f"  elapsed {now - started:.1f} s",
+            ]
+            screen.show(lines)
+            if status in ("completed", "error", "cancelled"):
+                return status == "completed"
+            if now - started > self.timeout:
+                print(f"  timed out after {self.timeout:.0f} s", flush=True)
+                return False
+            time.sleep(0.25)
+
+    def _new_alerts(self, db: psycopg.Connection) -> None:
+        rows = db.execute(
+            "select id, alert_type, scope, current_value, threshold_value"
+            " from prospectpro.cost_alert_history order by id"
+        ).fetchall()
+        for alert_id, alert_type, scope, current, threshold in rows:
+            if alert_id not in self.alerts_seen:
+                self.alerts_seen.add(alert_id)
+                self.alert_lines.append(
+                    f"  ALERT     {alert_type} ({scope}): {current} over {threshold}"
+                )
+
+    def _summary(self, db: psycopg.Connection, campaign_id: int) -> None:
+        row = db.execute(
+            "select status, total_leads, finished_leads, qualified_leads, processing_cost,"
+            " budget_left from prospectpro.campaign_lifecycle_dashboard where campaign_id = %s",
+            (campaign_id,),
+        ).fetchone()
+        print("\n" + "=" * 60)
+        print("  ProspectPro demo: San Diego Restaurants")
+        print("=" * 60)
+        print(f"  status            {row[0]}")
+        print(f"  leads             {row[1]} ({row[2]} through the pipeline)")
+        print(f"  qualified         {row[3]}")
+        print(f"  cost              ${row[4]:.2f} (budget left ${row[5]:.2f})")
+        print("  webhook success rate per type:")
+        for webhook_type, total, ok, rate in db.execute(SUCCESS_RATES_SQL).fetchall():
+            print(f"    {webhook_type:<20} {ok}/{total} ({rate}%)")
+        print(f"  cost alerts       {len(self.alerts_seen)}")
+        for line in self.alert_lines:
+            print("  " + line.strip())
+        export = self.export_dir / f"campaign-{campaign_id}.csv"
+        deadline = time.monotonic() + 10
+        while not export.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)  # the completed webhook is on its way to the receiver
+        print(f"  CSV export        {export if export.exists() else 'not written'}")
+        print("=" * 60, flush=True)
+
+
+def _demo_thresholds(db: psycopg.Connection, campaign_id: int) -> None:
+    """A per-campaign override low enough that the demo shows an alert firing."""
+    with contextlib.suppress(psycopg.errors.UndefinedFunction):
+        db.execute(
+            "select prospectpro.set_cost_threshold('cost_per_lead', 0.10, %s)", (campaign_id,)
+        )
+
+
+def wait_for_http(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer within {timeout:.0f} s") from None
+            time.sleep(0.1)
+
+
+def step(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def run(leads: int, workers: int, export_dir: Path, timeout: float) -> int:
+    if shutil.which("runuser") is None and os.geteuid() == 0:
+        print("runuser is needed to start PostgreSQL as the postgres user", file=sys.stderr)
+        return 2
+    try:
+        return Demo(leads, workers, export_dir, timeout).run()
+    except KeyboardInterrupt:
+        print("\ninterrupted: everything the demo started has been stopped", flush=True)
+        return 130
