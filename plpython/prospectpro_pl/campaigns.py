@@ -31,16 +31,16 @@ left join prospectpro.campaign_stats as s on s.campaign_id = c.id
 where c.id = any($1)
 order by c.id
 """
+# Every campaign has its stats row from its creation; a campaign being deleted
+# (its leads cascading away) has none left to update.
 STATS_SQL = """
-insert into prospectpro.campaign_stats as s
-    (campaign_id, total_leads, finished_leads, qualified_leads)
-select d.campaign_id, d.total, d.finished, d.qualified
+update prospectpro.campaign_stats as s
+set total_leads = s.total_leads + d.total,
+    finished_leads = s.finished_leads + d.finished,
+    qualified_leads = s.qualified_leads + d.qualified
 from unnest($1::bigint[], $2::int[], $3::int[], $4::int[])
     as d (campaign_id, total, finished, qualified)
-on conflict (campaign_id) do update set
-    total_leads = s.total_leads + excluded.total_leads,
-    finished_leads = s.finished_leads + excluded.finished_leads,
-    qualified_leads = s.qualified_leads + excluded.qualified_leads
+where s.campaign_id = d.campaign_id
 returning s.campaign_id, s.total_leads, s.finished_leads, s.last_milestone
 """
 MILESTONE_SQL = "update prospectpro.campaign_stats set last_milestone = $2 where campaign_id = $1"

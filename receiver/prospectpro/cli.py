@@ -55,6 +55,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--timeout", type=float, default=110.0, help="give up after (s)")
 
+    selftest = commands.add_parser(
+        "selftest", help="the seed's comprehensive test of a live deployment (10 checks)"
+    )
+    _database_url(selftest)
+    selftest.add_argument(
+        "--base-url",
+        default=os.environ.get("WEBHOOK_BASE_URL"),
+        help="the receiver's base URL (env WEBHOOK_BASE_URL)",
+    )
+    selftest.add_argument(
+        "--token",
+        default=os.environ.get("WEBHOOK_AUTH_TOKEN") or os.environ.get("PERSONAL_ACCESS_TOKEN"),
+        help="bearer token (env WEBHOOK_AUTH_TOKEN, else PERSONAL_ACCESS_TOKEN)",
+    )
+    selftest.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for each delivery"
+    )
+
     status = commands.add_parser("status", help="show the campaign dashboard as a table")
     _database_url(status)
     return parser
@@ -76,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         from . import demo
 
         return demo.run(args.leads, args.workers, args.export_dir.resolve(), args.timeout)
+    if args.command == "selftest":
+        for name in ("database_url", "base_url", "token"):
+            _require(args, parser, name)
+        from . import selftest
+
+        return selftest.run(args.base_url, args.database_url, args.token, args.timeout)
     if args.command == "status":
         _require(args, parser, "database_url")
         from . import status
