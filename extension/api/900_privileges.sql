@@ -45,3 +45,23 @@ prospectpro.campaign_lifecycle_dashboard
 to prospectpro_reader;
 grant execute on function prospectpro.set_campaign_status(bigint, text, text)
 to prospectpro_writer;
+
+-- Cost monitoring: the api_costs triggers write the aggregates and alerts as
+-- the owner; operators read them and manage thresholds and alerts.
+grant select on
+prospectpro.cost_thresholds, prospectpro.cost_settings, prospectpro.cost_windows,
+prospectpro.cost_alerts, prospectpro.cost_alert_history
+to prospectpro_reader;
+grant execute on function
+prospectpro.set_cost_threshold(text, numeric, bigint),
+prospectpro.set_api_rate_limit(text, integer),
+prospectpro.configure_anomaly_detection(text, integer),
+prospectpro.acknowledge_alert(bigint, text),
+prospectpro.resolve_alert(bigint, text),
+prospectpro.resolve_expired_alerts()
+to prospectpro_admin;
+
+grant select on
+prospectpro.webhook_success_rates, prospectpro.delivery_queue,
+prospectpro.delivery_latency
+to prospectpro_reader;

@@ -16,7 +16,8 @@ select tables_are(
     array[
         'campaigns', 'enhanced_leads', 'api_costs', 'endpoints', 'outbox',
         'campaign_transitions', 'campaign_stats', 'campaign_exports',
-        'delivery_attempts', 'settings', 'applied_deliveries'
+        'delivery_attempts', 'settings', 'applied_deliveries',
+        'cost_thresholds', 'cost_settings', 'cost_windows', 'cost_alerts'
     ]
 );
 select columns_are(
@@ -84,8 +85,8 @@ select is(
     ),
     array[
         'api_costs', 'applied_deliveries', 'campaign_exports', 'campaign_stats',
-        'campaigns', 'delivery_attempts', 'endpoints',
-        'enhanced_leads', 'outbox', 'settings'
+        'campaigns', 'cost_alerts', 'cost_settings', 'cost_thresholds', 'cost_windows',
+        'delivery_attempts', 'endpoints', 'enhanced_leads', 'outbox', 'settings'
     ]::text[],
     'every table with user data is kept by pg_dump'
 );
