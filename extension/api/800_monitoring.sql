@@ -16,3 +16,53 @@ select
 from prospectpro.delivery_attempts as a;
 comment on view prospectpro.webhook_logs is
 'Every delivery attempt: status is success (a 2xx answer) or failed.';
+
+create or replace view prospectpro.webhook_success_rates as
+select
+    webhook_type,
+    count(*) as total_webhooks,
+    count(*) filter (where status = 'success') as successful,
+    round(
+        count(*) filter (where status = 'success')::decimal / count(*) * 100, 2
+    ) as success_rate
+from prospectpro.delivery_attempts
+group by webhook_type;
+comment on view prospectpro.webhook_success_rates is
+'The seed''s success-rate query as a view: delivery attempts and the share that succeeded, per webhook type.';
+
+create or replace view prospectpro.delivery_queue as
+select
+    t.webhook_type,
+    count(o.id) filter (where o.status = 'pending') as pending,
+    count(o.id) filter (
+        where o.status = 'pending' and o.next_attempt_at <= now()
+    ) as due,
+    count(o.id) filter (where o.status = 'dead') as dead,
+    coalesce(extract(epoch from now() - min(o.next_attempt_at) filter (
+        where o.status = 'pending' and o.next_attempt_at <= now()
+    )), 0)::double precision as oldest_due_seconds
+from
+    unnest(
+        array['lead_enrichment', 'cost_alert', 'campaign_lifecycle']
+    ) as t (webhook_type)
+left join prospectpro.outbox as o
+    on t.webhook_type = o.webhook_type and o.status <> 'delivered'
+group by t.webhook_type;
+comment on view prospectpro.delivery_queue is
+'Per webhook type: events waiting (pending), due now, dead, and how long the oldest due one has waited.';
+
+create or replace view prospectpro.delivery_latency as
+select
+    a.webhook_type,
+    b.le,
+    count(a.id) filter (where a.latency_ms <= b.le * 1000) as attempts,
+    sum(a.latency_ms) / 1000 as sum_seconds,
+    count(a.id) as count
+from prospectpro.delivery_attempts as a
+cross join
+    unnest(
+        array[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]::double precision[]
+    ) as b (le)
+group by a.webhook_type, b.le;
+comment on view prospectpro.delivery_latency is
+'Cumulative histogram of delivery attempt latency (seconds, Prometheus buckets) per webhook type.';

@@ -77,9 +77,13 @@ def health(webhook_type: str):
 
 
 async def metrics(request: Request) -> Response:
-    return Response(
-        generate_latest(request.app.state.metrics.registry), 200, media_type=CONTENT_TYPE_LATEST
-    )
+    state = request.app.state
+    try:
+        await state.metrics.database.refresh(state.pool)
+    except Exception as exc:
+        log.warning("metrics: database figures unavailable (%s)", type(exc).__name__)
+    body = generate_latest(state.metrics.registry)
+    return Response(body, 200, media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -117,6 +121,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes.append(Route(path + "/health", health(webhook_type), methods=["GET"]))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
-    app.state.metrics = Metrics()
+    app.state.metrics = Metrics(settings.metrics_cache_seconds)
     app.state.providers = ProviderConfig.from_env()
     return app

@@ -8,7 +8,7 @@ it started (also on Ctrl-C).
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 import shutil
 import socket
@@ -255,10 +255,7 @@ class Demo:
 
 def _demo_thresholds(db: psycopg.Connection, campaign_id: int) -> None:
     """A per-campaign override low enough that the demo shows an alert firing."""
-    with contextlib.suppress(psycopg.errors.UndefinedFunction):
-        db.execute(
-            "select prospectpro.set_cost_threshold('cost_per_lead', 0.10, %s)", (campaign_id,)
-        )
+    db.execute("select prospectpro.set_cost_threshold('cost_per_lead', 0.05, %s)", (campaign_id,))
 
 
 def wait_for_http(url: str, timeout: float = 20.0) -> None:
@@ -278,6 +275,8 @@ def step(message: str) -> None:
 
 
 def run(leads: int, workers: int, export_dir: Path, timeout: float) -> int:
+    for noisy in ("httpx", "uvicorn", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if shutil.which("runuser") is None and os.geteuid() == 0:
         print("runuser is needed to start PostgreSQL as the postgres user", file=sys.stderr)
         return 2

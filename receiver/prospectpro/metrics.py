@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, cache_seconds: float = 5.0) -> None:
         self.registry = CollectorRegistry()
         self.webhooks = Counter(
             "prospectpro_webhooks_received_total",
@@ -39,9 +42,103 @@ class Metrics:
             ["alert_type", "severity"],
             registry=self.registry,
         )
+        self.database = DatabaseCollector(cache_seconds)
+        self.registry.register(self.database)
         self.lifecycle = Counter(
             "prospectpro_campaign_events_received_total",
             "Campaign lifecycle events received, by event",
             ["lifecycle_event"],
             registry=self.registry,
         )
+
+
+# Figures from the database's monitoring views, read at scrape time; a short
+# cache keeps a busy Prometheus from querying more than every few seconds.
+DATABASE_QUERIES = {
+    "attempts": "select webhook_type, total_webhooks, successful"
+    " from prospectpro.webhook_success_rates",
+    "queue": "select webhook_type, pending, due, dead, oldest_due_seconds"
+    " from prospectpro.delivery_queue",
+    "latency": "select webhook_type, le, attempts, sum_seconds, count"
+    " from prospectpro.delivery_latency order by webhook_type, le",
+    "alerts": "select alert_type, status, count(*) from prospectpro.cost_alert_history"
+    " group by alert_type, status",
+    "campaigns": "select campaign_id, name, status, total_leads, qualified_leads,"
+    " processing_cost, completion_percentage from prospectpro.campaign_lifecycle_dashboard",
+}
+
+
+class DatabaseCollector:
+    """Yields metric families from the last snapshot of the monitoring views."""
+
+    def __init__(self, cache_seconds: float = 5.0) -> None:
+        self.cache_seconds = cache_seconds
+        self.snapshot: dict[str, list[tuple]] = {}
+        self.taken_at = float("-inf")
+
+    async def refresh(self, pool) -> None:
+        if time.monotonic() - self.taken_at < self.cache_seconds:
+            return
+        async with pool.connection(timeout=2.0) as conn:
+            self.snapshot = {
+                name: await (await conn.execute(sql)).fetchall()
+                for name, sql in DATABASE_QUERIES.items()
+            }
+        self.taken_at = time.monotonic()
+
+    def collect(self):
+        s = self.snapshot
+        if not s:
+            return
+        attempts = CounterMetricFamily(
+            "prospectpro_webhook_deliveries", "Delivery attempts by type and outcome",
+            labels=["webhook_type", "outcome"],
+        )  # fmt: skip
+        for webhook_type, total, ok in s["attempts"]:
+            attempts.add_metric([webhook_type, "success"], ok)
+            attempts.add_metric([webhook_type, "failed"], total - ok)
+        yield attempts
+        for column, name, help_text in [
+            (1, "pending", "Events waiting for delivery"),
+            (2, "due", "Events due for delivery now"),
+            (3, "dead", "Events that failed their last attempt"),
+            (4, "oldest_due_seconds", "How long the oldest due event has waited"),
+        ]:
+            family = GaugeMetricFamily(
+                f"prospectpro_outbox_{name}", help_text, labels=["webhook_type"]
+            )
+            for row in s["queue"]:
+                family.add_metric([row[0]], float(row[column]))
+            yield family
+        latency = HistogramMetricFamily(
+            "prospectpro_delivery_latency_seconds", "Delivery attempt latency",
+            labels=["webhook_type"],
+        )  # fmt: skip
+        by_type: dict[str, list[tuple]] = {}
+        for row in s["latency"]:
+            by_type.setdefault(row[0], []).append(row)
+        for webhook_type, rows in by_type.items():
+            buckets = [(repr(float(le)), n) for _, le, n, _, _ in rows]
+            buckets.append(("+Inf", rows[0][4]))
+            latency.add_metric([webhook_type], buckets, float(rows[0][3] or 0))
+        yield latency
+        alerts = GaugeMetricFamily(
+            "prospectpro_cost_alerts", "Cost alerts by type and status",
+            labels=["alert_type", "status"],
+        )  # fmt: skip
+        for alert_type, status, count in s["alerts"]:
+            alerts.add_metric([alert_type, status], count)
+        yield alerts
+        for column, name, help_text in [
+            (3, "leads", "Leads in the campaign"),
+            (4, "qualified_leads", "Qualified leads in the campaign"),
+            (5, "cost_usd", "What the campaign's API calls cost"),
+            (6, "completion_percent", "Share of the target through the pipeline"),
+        ]:
+            family = GaugeMetricFamily(
+                f"prospectpro_campaign_{name}", help_text,
+                labels=["campaign_id", "name", "status"],
+            )  # fmt: skip
+            for row in s["campaigns"]:
+                family.add_metric([str(row[0]), row[1], row[2]], float(row[column]))
+            yield family

@@ -17,6 +17,7 @@ class Settings:
     stage_deadline: float = 8.0  # below the 10 s delivery timeout
     export_dir: Path = Path("exports")
     alert_notify_url: str | None = None
+    metrics_cache_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -30,4 +31,5 @@ class Settings:
             stage_deadline=float(env.get("STAGE_DEADLINE_SECONDS", 8.0)),
             export_dir=Path(env.get("EXPORT_DIR", "exports")),
             alert_notify_url=env.get("ALERT_NOTIFY_URL") or None,
+            metrics_cache_seconds=float(env.get("METRICS_CACHE_SECONDS", 5.0)),
         )

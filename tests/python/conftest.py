@@ -89,7 +89,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def start_receiver(dsn):
+def start_receiver(dsn, tmp_path):
     """Start `prospectpro serve` on a free loopback port; returns its base URL."""
     procs: list[subprocess.Popen] = []
 
@@ -97,7 +97,13 @@ def start_receiver(dsn):
         port = free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "prospectpro", "serve", "--port", str(port)],
-            env={**os.environ, "DATABASE_URL": dsn, "LOG_LEVEL": "WARNING", **env},
+            env={
+                **os.environ,
+                "DATABASE_URL": dsn,
+                "LOG_LEVEL": "WARNING",
+                "EXPORT_DIR": str(tmp_path / "exports"),
+                **env,
+            },
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -108,10 +108,12 @@ def test_fifty_leads_go_through_all_four_stages(db, pipeline):
     wait_until(lambda: lead_webhooks_delivered() >= 50 * 5)
     assert lead_webhooks_delivered() == 50 * 5
     wait_until(
-        lambda: db.execute(
-            "select status from prospectpro.campaigns where id = %s", (campaign_id,)
-        ).fetchone()[0]
-        == "completed"
+        lambda: (
+            db.execute(
+                "select status from prospectpro.campaigns where id = %s", (campaign_id,)
+            ).fetchone()[0]
+            == "completed"
+        )
     )
 
 

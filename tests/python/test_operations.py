@@ -1,0 +1,142 @@
+"""Operations: /metrics, /health when the database is down, selftest against a
+live deployment, and the demo in a shortened form."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+from conftest import free_port, wait_until
+from prometheus_client.parser import text_string_to_metric_families
+from prospectpro.cluster import Cluster
+
+TOKEN = "ops-token"
+ROUTES = {
+    "lead_enrichment": "lead-enrichment",
+    "cost_alert": "cost-alert",
+    "campaign_lifecycle": "campaign-lifecycle",
+}
+
+
+def scrape(base: str) -> dict[tuple[str, tuple], float]:
+    text = httpx.get(base + "/metrics", timeout=5).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+@pytest.fixture
+def deployment(db, start_receiver, start_worker):
+    base = start_receiver(WEBHOOK_AUTH_TOKEN=TOKEN, METRICS_CACHE_SECONDS="0")
+    for webhook_type, route in ROUTES.items():
+        db.execute(
+            "select prospectpro.configure_endpoint(%s, %s, %s)",
+            (webhook_type, f"{base}/api/webhooks/{route}", TOKEN),
+        )
+    start_worker()
+    return base
+
+
+def test_metrics_parse_and_move_after_a_delivery(db, deployment):
+    received = ("prospectpro_webhooks_received_total",
+                (("outcome", "200"), ("webhook_type", "campaign_lifecycle")))  # fmt: skip
+    delivered = ("prospectpro_webhook_deliveries_total",
+                 (("outcome", "success"), ("webhook_type", "campaign_lifecycle")))  # fmt: skip
+    before = scrape(deployment)
+    db.execute("insert into prospectpro.campaigns (name) values ('Metrics')")
+    wait_until(lambda: scrape(deployment).get(received, 0) > before.get(received, 0))
+    after = scrape(deployment)
+    assert after[delivered] == before.get(delivered, 0) + 1
+    assert after[("prospectpro_campaign_leads", (("campaign_id", "1"), ("name", "Metrics"),
+                                                 ("status", "created")))] == 0  # fmt: skip
+    assert after[("prospectpro_outbox_pending", (("webhook_type", "campaign_lifecycle"),))] == 0
+    assert ("prospectpro_delivery_latency_seconds_count",
+            (("webhook_type", "campaign_lifecycle"),)) in after  # fmt: skip
+
+
+def test_health_is_503_naming_the_database_when_it_is_down(start_receiver):
+    with Cluster() as own:
+        dsn = own.create_database("prospectpro")
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prospectpro", "serve", "--port", str(port)],
+            env={**os.environ, "DATABASE_URL": dsn, "WEBHOOK_AUTH_TOKEN": TOKEN},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            health = f"http://127.0.0.1:{port}/api/webhooks/cost-alert/health"
+
+            def status():
+                try:
+                    return httpx.get(health, timeout=5).status_code
+                except httpx.TransportError:
+                    return None
+
+            wait_until(lambda: status() == 200, timeout=20)
+            own.stop("immediate")
+            wait_until(lambda: status() == 503, timeout=20)
+            answer = httpx.get(health, timeout=5).json()
+            assert answer["checks"]["database"]["ok"] is False
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def selftest(base: str, dsn: str, timeout: float = 10) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "prospectpro", "selftest", "--timeout", str(timeout)],
+        env={
+            **os.environ,
+            "WEBHOOK_BASE_URL": base,
+            "DATABASE_URL": dsn,
+            "WEBHOOK_AUTH_TOKEN": TOKEN,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_selftest_passes_against_a_live_deployment_and_cleans_up(db, dsn, deployment):
+    result = selftest(deployment, dsn)
+    assert result.returncode == 0, result.stdout
+    assert "📈 OVERALL RESULTS: 10 passed, 0 failed" in result.stdout
+    assert "🎯 Success Rate: 100.0%" in result.stdout
+    assert db.execute(
+        "select (select count(*) from prospectpro.campaigns),"
+        " (select count(*) from prospectpro.enhanced_leads),"
+        " (select count(*) from prospectpro.api_costs),"
+        " (select count(*) from prospectpro.cost_alerts),"
+        " (select count(*) from prospectpro.outbox)"
+    ).fetchone() == (0, 0, 0, 0, 0)
+
+
+def test_selftest_fails_naming_the_check_when_the_receiver_is_down(dsn):
+    result = selftest(f"http://127.0.0.1:{free_port()}", dsn, timeout=1)
+    assert result.returncode == 1
+    assert "❌ Lead enrichment webhook health check" in result.stdout
+    assert "❌ Campaign creation webhook trigger" in result.stdout
+
+
+def test_the_demo_runs_a_short_campaign_end_to_end(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "prospectpro", "demo", *("--leads", "20"), "--export-dir", tmp_path],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "status            completed" in out
+    assert "leads             20 (20 through the pipeline)" in out
+    for webhook_type in ROUTES:
+        assert webhook_type in out
+    export = next(tmp_path.glob("campaign-*.csv"))
+    assert f"CSV export        {export}" in out
+    assert export.read_text().startswith("lead_id,business_name,")
