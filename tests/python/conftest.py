@@ -15,8 +15,15 @@ import psycopg
 import pytest
 from prospectpro.cluster import Cluster
 from prospectpro.sink import Sink
+from prospectpro.standins import STANDIN_HUNTER_KEY, STANDIN_PLACES_KEY, running_standins
 
 TEMPLATE = "prospectpro_template"
+TOKEN = "e2e-token"
+ROUTES = {
+    "lead_enrichment": "lead-enrichment",
+    "cost_alert": "cost-alert",
+    "campaign_lifecycle": "campaign-lifecycle",
+}
 _names = itertools.count()
 
 
@@ -124,3 +131,34 @@ def start_receiver(dsn, tmp_path):
     for proc in procs:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def standins():
+    with running_standins() as base:
+        yield base
+
+
+@pytest.fixture
+def start_pipeline(db, standins, start_receiver, start_worker):
+    """A receiver (with the stand-in providers) and a worker, wired to each other
+    for all three webhook types; returns the receiver's URL."""
+
+    def start(**env: str) -> str:
+        base = start_receiver(
+            WEBHOOK_AUTH_TOKEN=TOKEN,
+            GOOGLE_PLACES_BASE_URL=standins,
+            GOOGLE_PLACES_API_KEY=STANDIN_PLACES_KEY,
+            HUNTER_BASE_URL=standins,
+            HUNTER_API_KEY=STANDIN_HUNTER_KEY,
+            **env,
+        )
+        for webhook_type, route in ROUTES.items():
+            db.execute(
+                "select prospectpro.configure_endpoint(%s, %s, %s)",
+                (webhook_type, f"{base}/api/webhooks/{route}", TOKEN),
+            )
+        start_worker()
+        return base
+
+    return start

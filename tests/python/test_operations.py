@@ -9,16 +9,9 @@ import sys
 
 import httpx
 import pytest
-from conftest import free_port, wait_until
+from conftest import ROUTES, TOKEN, free_port, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 from prospectpro.cluster import Cluster
-
-TOKEN = "ops-token"
-ROUTES = {
-    "lead_enrichment": "lead-enrichment",
-    "cost_alert": "cost-alert",
-    "campaign_lifecycle": "campaign-lifecycle",
-}
 
 
 def scrape(base: str) -> dict[tuple[str, tuple], float]:
@@ -31,15 +24,8 @@ def scrape(base: str) -> dict[tuple[str, tuple], float]:
 
 
 @pytest.fixture
-def deployment(db, start_receiver, start_worker):
-    base = start_receiver(WEBHOOK_AUTH_TOKEN=TOKEN, METRICS_CACHE_SECONDS="0")
-    for webhook_type, route in ROUTES.items():
-        db.execute(
-            "select prospectpro.configure_endpoint(%s, %s, %s)",
-            (webhook_type, f"{base}/api/webhooks/{route}", TOKEN),
-        )
-    start_worker()
-    return base
+def deployment(start_pipeline):
+    return start_pipeline(METRICS_CACHE_SECONDS="0")
 
 
 def test_metrics_parse_and_move_after_a_delivery(db, deployment):

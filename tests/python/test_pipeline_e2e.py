@@ -7,41 +7,14 @@ import json
 
 import httpx
 import pytest
-from conftest import wait_until
-from prospectpro.standins import STANDIN_HUNTER_KEY, STANDIN_PLACES_KEY, running_standins
+from conftest import TOKEN, wait_until
 
-TOKEN = "e2e-token"
 TEXT_SEARCH = "/maps/api/place/textsearch/json"
 
 
 @pytest.fixture
-def standins():
-    with running_standins() as base:
-        yield base
-
-
-@pytest.fixture
-def pipeline(db, standins, start_receiver, start_worker, tmp_path):
-    """A receiver and a worker wired to each other; returns the receiver's URL."""
-    base = start_receiver(
-        WEBHOOK_AUTH_TOKEN=TOKEN,
-        GOOGLE_PLACES_BASE_URL=standins,
-        GOOGLE_PLACES_API_KEY=STANDIN_PLACES_KEY,
-        HUNTER_BASE_URL=standins,
-        HUNTER_API_KEY=STANDIN_HUNTER_KEY,
-        EXPORT_DIR=str(tmp_path / "exports"),
-    )
-    for webhook_type, route in [
-        ("lead_enrichment", "lead-enrichment"),
-        ("cost_alert", "cost-alert"),
-        ("campaign_lifecycle", "campaign-lifecycle"),
-    ]:
-        db.execute(
-            "select prospectpro.configure_endpoint(%s, %s, %s)",
-            (webhook_type, f"{base}/api/webhooks/{route}", TOKEN),
-        )
-    start_worker()
-    return base
+def pipeline(start_pipeline):
+    return start_pipeline()
 
 
 def finished(db, campaign_id: int) -> bool:
@@ -173,3 +146,38 @@ def test_the_same_delivery_twice_changes_nothing(db, pipeline, standins):
     assert answer.json()["status"] == "duplicate"
     assert state() == before
     assert stats(standins) == calls_before  # no provider was called again
+
+
+def test_a_stage_failing_past_its_retries_fails_the_lead_not_the_others(db, pipeline, standins):
+    db.execute(
+        "select prospectpro.configure_endpoint('lead_enrichment', %s, %s, retry_schedule => %s)",
+        (pipeline + "/api/webhooks/lead-enrichment", TOKEN, [0.1, 0.1]),
+    )
+    # The domain search fails for good: stage 2 of every lead is refused.
+    httpx.post(
+        standins + "/__standin/faults",
+        json={"path": "/v2/domain-search", "status": 503, "times": 3},
+    ).raise_for_status()
+    campaign_id = new_campaign(db, ["Doomed Deli"], target=2)
+    wait_until(lambda: finished(db, campaign_id), timeout=30, interval=0.1)
+    stage, failure = db.execute(
+        "select enrichment_stage, enrichment_data -> 'failure'"
+        " from prospectpro.enhanced_leads where campaign_id = %s",
+        (campaign_id,),
+    ).fetchone()
+    assert stage == "failed"
+    assert failure["stage"] == "stage2"
+    assert "HTTP 502" in failure["reason"] and "hunter_domain_search" in failure["reason"]
+
+    # Once the provider is back, other leads go through: nothing is blocked.
+    db.execute(
+        "insert into prospectpro.enhanced_leads (campaign_id, business_name)"
+        " values (%s, 'Lucky Deli')",
+        (campaign_id,),
+    )
+    wait_until(lambda: finished(db, campaign_id), timeout=30, interval=0.1)
+    assert db.execute(
+        "select array_agg(enrichment_stage order by id) from prospectpro.enhanced_leads"
+        " where campaign_id = %s",
+        (campaign_id,),
+    ).fetchone()[0] == ["failed", "completed"]
