@@ -42,7 +42,12 @@ returns table (
     retry_schedule double precision[],
     jitter double precision,
     timeout_ms integer,
-    max_connections integer
+    max_connections integer,
+    breaker_threshold integer,
+    probe_interval double precision,
+    breaker_state text,
+    probe_due boolean,
+    next_probe_at timestamptz
 )
 language sql
 stable
@@ -60,15 +65,83 @@ as $$
         coalesce(e.retry_schedule, '{1,2,4,8,16}'),
         coalesce(e.jitter, 0.1),
         coalesce(e.timeout_ms, 10000),
-        coalesce(e.max_connections, 16)
+        coalesce(e.max_connections, 16),
+        coalesce(e.breaker_threshold, 10),
+        coalesce(e.probe_interval, 30),
+        h.state,
+        h.state = 'open' and h.next_probe_at <= clock_timestamp(),
+        h.next_probe_at
     from unnest(
         array['lead_enrichment', 'cost_alert', 'campaign_lifecycle']
     ) as t (webhook_type)
     left join prospectpro.endpoints as e on t.webhook_type = e.webhook_type
+    inner join prospectpro.endpoint_health as h on t.webhook_type = h.webhook_type
     where coalesce(e.enabled, true)
 $$;
 comment on function prospectpro._endpoint_config() is
-'Internal: the effective, enabled delivery configuration of each webhook type, secrets included.';
+'Internal: the effective, enabled delivery configuration of each webhook type, secrets and breaker state included.';
+
+create or replace function prospectpro._record_endpoint_outcomes(
+    webhook_types text[],
+    successes integer[],
+    failures integer[],
+    gone boolean[],
+    thresholds integer[],
+    probe_intervals double precision[],
+    last_errors text[]
+) returns void
+language sql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+    -- Row locks serialise concurrent rounds; each adds to the latest count.
+    update prospectpro.endpoint_health as h
+    set
+        consecutive_failures = case
+            when o.ok > 0 then 0 else h.consecutive_failures + o.failed
+        end,
+        state = case
+            when o.gone or h.state = 'disabled' then 'disabled'
+            when o.ok > 0 then 'closed'
+            when h.state = 'open' or h.consecutive_failures + o.failed >= o.threshold
+                then 'open'
+            else 'closed'
+        end,
+        next_probe_at = clock_timestamp() + make_interval(secs => o.probe_interval),
+        reason = case
+            when o.gone then 'HTTP 410 Gone: disabled until prospectpro.enable_endpoint()'
+            when h.state = 'disabled' then h.reason
+            when o.ok > 0 then null
+            else o.last_error
+        end,
+        updated_at = clock_timestamp()
+    from unnest(
+        webhook_types, successes, failures, gone, thresholds, probe_intervals, last_errors
+    ) as o (webhook_type, ok, failed, gone, threshold, probe_interval, last_error)
+    where h.webhook_type = o.webhook_type
+$$;
+
+create or replace function prospectpro.enable_endpoint(webhook_type text)
+returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    update prospectpro.endpoint_health as h
+    set state = 'closed', consecutive_failures = 0, next_probe_at = null, reason = null,
+        updated_at = now()
+    where h.webhook_type = enable_endpoint.webhook_type;
+    if not found then
+        raise exception 'unknown webhook type: %', coalesce(webhook_type, 'NULL')
+        using errcode = 'invalid_parameter_value',
+        hint = 'Use lead_enrichment, cost_alert or campaign_lifecycle.';
+    end if;
+    perform pg_notify('prospectpro_outbox', '');
+end
+$$;
+comment on function prospectpro.enable_endpoint(text) is
+'Close the circuit breaker of an endpoint (after a 410 Gone disabled it, or to stop waiting for the next probe).';
 
 create or replace function prospectpro.configure_endpoint(
     webhook_type text,
@@ -79,7 +152,9 @@ create or replace function prospectpro.configure_endpoint(
     retry_schedule double precision[] default '{1,2,4,8,16}',
     timeout_ms integer default 10000,
     jitter double precision default 0.1,
-    max_connections integer default 16
+    max_connections integer default 16,
+    breaker_threshold integer default 10,
+    probe_interval double precision default 30
 ) returns void
 language plpgsql
 security definer
@@ -88,10 +163,10 @@ as $$
 begin
     insert into prospectpro.endpoints as e (
         webhook_type, url, token, signing_secret, enabled, retry_schedule,
-        timeout_ms, jitter, max_connections
+        timeout_ms, jitter, max_connections, breaker_threshold, probe_interval
     ) values (
         webhook_type, url, token, signing_secret, enabled, retry_schedule,
-        timeout_ms, jitter, max_connections
+        timeout_ms, jitter, max_connections, breaker_threshold, probe_interval
     )
     on conflict on constraint endpoints_pkey do update set
         url = excluded.url,
@@ -102,7 +177,11 @@ begin
         timeout_ms = excluded.timeout_ms,
         jitter = excluded.jitter,
         max_connections = excluded.max_connections,
+        breaker_threshold = excluded.breaker_threshold,
+        probe_interval = excluded.probe_interval,
         updated_at = now();
+    -- A reconfigured endpoint starts with a closed breaker.
+    perform prospectpro.enable_endpoint(webhook_type);
     -- Events of a newly configured type are due now.
     perform pg_notify('prospectpro_outbox', '');
 exception when check_violation or not_null_violation then
@@ -111,13 +190,15 @@ exception when check_violation or not_null_violation then
         message = 'invalid endpoint configuration: ' || sqlerrm,
         hint = 'webhook_type is lead_enrichment, cost_alert or campaign_lifecycle; '
         || 'url is http(s)://...; retry_schedule holds 0 to 20 delays of 0 to 86400 s; '
-        || 'timeout_ms is 100 to 60000; jitter is 0 to 1; max_connections is 1 to 256.';
+        || 'timeout_ms is 100 to 60000; jitter is 0 to 1; max_connections is 1 to 256; '
+        || 'breaker_threshold is 1 to 10000; probe_interval is 0.1 to 86400 s.';
 end
 $$;
 comment on function prospectpro.configure_endpoint(
-    text, text, text, text, boolean, double precision[], integer, double precision, integer
+    text, text, text, text, boolean, double precision[], integer, double precision, integer,
+    integer, double precision
 ) is
-'Set where a webhook type is delivered, its bearer token and optional Standard Webhooks signing secret (whsec_...), and its retry schedule (seconds), timeout and connection limit.';
+'Set where a webhook type is delivered, its bearer token and optional Standard Webhooks signing secret (whsec_...), its retry schedule (seconds), timeout, connection limit, and circuit breaker (consecutive failures that open it, seconds between probes).';
 
 create or replace function prospectpro.deliver_due(max_events integer default 100)
 returns integer
@@ -139,16 +220,23 @@ stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-    select greatest(
-        extract(epoch from min(o.next_attempt_at) - clock_timestamp()), 0
-    )::double precision
-    from prospectpro.outbox as o
-    where
-        o.status = 'pending'
-        and o.webhook_type in (
-            select c.webhook_type from prospectpro._endpoint_config() as c
-            where c.url is not null
-        )
+    -- An open breaker holds its events back until its next probe.
+    -- (greatest() ignores nulls: with nothing waiting the answer must be null.)
+    select case when due is not null then greatest(due, 0) end
+    from (
+        select extract(epoch from min(
+            case when c.breaker_state = 'open'
+                then greatest(o.next_attempt_at, c.next_probe_at)
+                else o.next_attempt_at
+            end
+        ) - clock_timestamp())::double precision as due
+        from prospectpro.outbox as o
+        inner join prospectpro._endpoint_config() as c on o.webhook_type = c.webhook_type
+        where
+            o.status = 'pending'
+            and c.url is not null
+            and c.breaker_state <> 'disabled'
+    ) as next_event
 $$;
 comment on function prospectpro.next_due_in() is
 'Seconds until the next deliverable event falls due (0 if one is due now, null if none waits).';

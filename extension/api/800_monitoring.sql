@@ -66,3 +66,24 @@ cross join
 group by a.webhook_type, b.le;
 comment on view prospectpro.delivery_latency is
 'Cumulative histogram of delivery attempt latency (seconds, Prometheus buckets) per webhook type.';
+
+-- Owned by the extension, so readers see each endpoint's state without being
+-- able to read its secrets.
+create or replace view prospectpro.endpoint_status as
+select
+    h.webhook_type,
+    coalesce(e.url, nullif(current_setting(
+        'app.' || h.webhook_type || '_webhook_url', true
+    ), '')) is not null as configured,
+    coalesce(e.enabled, true) as enabled,
+    coalesce(e.token, nullif(current_setting('app.webhook_token', true), ''))
+    is not null as token_configured,
+    h.state as breaker_state,
+    h.consecutive_failures,
+    h.next_probe_at,
+    h.reason,
+    h.updated_at
+from prospectpro.endpoint_health as h
+left join prospectpro.endpoints as e on h.webhook_type = e.webhook_type;
+comment on view prospectpro.endpoint_status is
+'Each endpoint without its secrets: configured, enabled, and its circuit breaker (closed, open, disabled).';

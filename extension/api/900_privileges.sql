@@ -24,8 +24,10 @@ to prospectpro_worker;
 grant select, insert, update, delete on prospectpro.endpoints to prospectpro_admin;
 grant execute on function
 prospectpro.configure_endpoint(
-    text, text, text, text, boolean, double precision[], integer, double precision, integer
+    text, text, text, text, boolean, double precision[], integer, double precision, integer,
+    integer, double precision
 ),
+prospectpro.enable_endpoint(text),
 prospectpro.redeliver(bigint),
 prospectpro.redeliver(text, timestamptz),
 prospectpro.schedule_delivery(text)
@@ -63,5 +65,5 @@ to prospectpro_admin;
 
 grant select on
 prospectpro.webhook_success_rates, prospectpro.delivery_queue,
-prospectpro.delivery_latency
+prospectpro.delivery_latency, prospectpro.endpoint_status
 to prospectpro_reader;

@@ -16,6 +16,8 @@ from .transport import Request, Transport
 # Requests still waiting for a connection this long after the round began are
 # left for the next round, which bounds a round by this plus the timeout.
 START_WITHIN = 2.0
+# An endpoint answering 410 Gone is disabled until an admin re-enables it.
+GONE = 410
 
 ENDPOINTS_SQL = "select * from prospectpro._endpoint_config()"
 
@@ -77,10 +79,11 @@ def endpoints(plpy) -> dict[str, dict]:
 
     The endpoints table wins; the seed's database settings
     (app.<type>_webhook_url, app.webhook_token) are the fallback. A type with
-    no URL is left out: its events wait, pending, until it is configured.
+    no URL, or whose breaker is disabled (410 Gone), is left out: its events
+    wait, pending, until it is configured or re-enabled.
     """
     rows = plpy.execute(_plan(plpy, "endpoints", ENDPOINTS_SQL, []))
-    return {r["webhook_type"]: r for r in rows if r["url"]}
+    return {r["webhook_type"]: r for r in rows if r["url"] and r["breaker_state"] != "disabled"}
 
 
 def deliver_due(plpy, max_events: int) -> int:
@@ -92,10 +95,12 @@ def deliver_due(plpy, max_events: int) -> int:
             hint="Call prospectpro.deliver_due() or pass a batch size such as 100.",
         )
     config = endpoints(plpy)
-    if not config:
-        return 0
     claim = _plan(plpy, "claim", CLAIM_SQL, ["text[]", "integer"])
-    events = list(plpy.execute(claim, [list(config), max_events]))
+    # A closed breaker sends what is due; an open one a single probe per interval.
+    closed = [t for t, c in config.items() if c["breaker_state"] == "closed"]
+    events = list(plpy.execute(claim, [closed, max_events])) if closed else []
+    for probing in (t for t, c in config.items() if c["probe_due"]):
+        events += plpy.execute(claim, [[probing], 1])
     if not events:
         return 0
 
@@ -118,7 +123,45 @@ def deliver_due(plpy, max_events: int) -> int:
     if _transport is None:
         _transport = Transport()
     outcomes = _transport.post_all(requests, START_WITHIN)
-    return _record(plpy, config, events, outcomes)
+    attempted = _record(plpy, config, events, outcomes)
+    _update_breakers(plpy, config, events, outcomes)
+    return attempted
+
+
+def _update_breakers(plpy, config: dict, events: list, outcomes: list) -> None:
+    """Count each endpoint's successes and failures of this round into its breaker."""
+    tally: dict[str, dict] = {}
+    for event, outcome in zip(events, outcomes, strict=True):
+        if outcome is None:
+            continue
+        t = tally.setdefault(event["webhook_type"], {"ok": 0, "failed": 0, "gone": False})
+        if outcome.ok:
+            t["ok"] += 1
+        else:
+            t["failed"] += 1
+            t["gone"] |= outcome.http_status == GONE
+            t["error"] = outcome.error
+    if not tally:
+        return
+    types = list(tally)
+    plan = _plan(
+        plpy,
+        "breakers",
+        "select prospectpro._record_endpoint_outcomes($1, $2, $3, $4, $5, $6, $7)",
+        ["text[]", "int[]", "int[]", "bool[]", "int[]", "float8[]", "text[]"],
+    )
+    plpy.execute(
+        plan,
+        [
+            types,
+            [tally[t]["ok"] for t in types],
+            [tally[t]["failed"] for t in types],
+            [tally[t]["gone"] for t in types],
+            [config[t]["breaker_threshold"] for t in types],
+            [config[t]["probe_interval"] for t in types],
+            [tally[t].get("error") for t in types],
+        ],
+    )
 
 
 def _record(plpy, config: dict, events: list, outcomes: list) -> int:

@@ -63,6 +63,8 @@ DATABASE_QUERIES = {
     " from prospectpro.delivery_latency order by webhook_type, le",
     "alerts": "select alert_type, status, count(*) from prospectpro.cost_alert_history"
     " group by alert_type, status",
+    "breakers": "select webhook_type, breaker_state, consecutive_failures"
+    " from prospectpro.endpoint_status",
     "campaigns": "select campaign_id, name, status, total_leads, qualified_leads,"
     " processing_cost, completion_percentage from prospectpro.campaign_lifecycle_dashboard",
 }
@@ -122,6 +124,21 @@ class DatabaseCollector:
             buckets.append(("+Inf", rows[0][4]))
             latency.add_metric([webhook_type], buckets, float(rows[0][3] or 0))
         yield latency
+        breaker_open = GaugeMetricFamily(
+            "prospectpro_endpoint_breaker_open",
+            "1 when the endpoint's circuit breaker is open or disabled (410 Gone)",
+            labels=["webhook_type"],
+        )
+        failures = GaugeMetricFamily(
+            "prospectpro_endpoint_consecutive_failures",
+            "Failed attempts since the endpoint's last success",
+            labels=["webhook_type"],
+        )
+        for webhook_type, state, count in s["breakers"]:
+            breaker_open.add_metric([webhook_type], float(state != "closed"))
+            failures.add_metric([webhook_type], count)
+        yield breaker_open
+        yield failures
         alerts = GaugeMetricFamily(
             "prospectpro_cost_alerts", "Cost alerts by type and status",
             labels=["alert_type", "status"],

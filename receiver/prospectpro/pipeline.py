@@ -195,25 +195,29 @@ async def export_csv(request: Request) -> Response:
     return FileResponse(path, media_type="text/csv; charset=utf-8", filename=path.name)
 
 
+HEALTH_SQL = """
+select (select extversion from pg_extension where extname = 'prospectpro'),
+       (select count(*) from prospectpro.outbox where status = 'pending' and webhook_type = %(t)s),
+       s.configured, s.breaker_state
+from prospectpro.endpoint_status as s where s.webhook_type = %(t)s
+"""
+
+
 async def health_checks(state, webhook_type: str) -> dict[str, dict[str, Any]]:
-    """The checks behind each /health: database, extension, token, backlog."""
+    """The checks behind each /health: database, extension, endpoint, breaker, token, backlog."""
     checks: dict[str, dict[str, Any]] = {
         "token_configured": {"ok": bool(state.settings.token)},
     }
     try:
         async with state.pool.connection(timeout=2.0) as conn:
-            row = await (
-                await conn.execute(
-                    "select (select extversion from pg_extension where extname = 'prospectpro'),"
-                    " (select count(*) from prospectpro.outbox"
-                    "  where status = 'pending' and webhook_type = %s)",
-                    (webhook_type,),
-                )
-            ).fetchone()
+            row = await (await conn.execute(HEALTH_SQL, {"t": webhook_type})).fetchone()
     except Exception as exc:
         checks["database"] = {"ok": False, "error": type(exc).__name__}
         return checks
+    version, pending, configured, breaker = row
     checks["database"] = {"ok": True}
-    checks["extension"] = {"ok": row[0] is not None, "version": row[0]}
-    checks["backlog"] = {"ok": True, "pending": row[1]}
+    checks["extension"] = {"ok": version is not None, "version": version}
+    checks["endpoint_configured"] = {"ok": configured}
+    checks["breaker"] = {"ok": breaker == "closed", "state": breaker}
+    checks["backlog"] = {"ok": True, "pending": pending}
     return checks

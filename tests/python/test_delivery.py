@@ -239,3 +239,13 @@ def test_deliver_due_rejects_a_bad_batch_size_with_a_hint(db, bad):
         deliver(db, bad)
     assert "max_events" in caught.value.diag.message_primary
     assert caught.value.diag.message_hint
+
+
+def test_next_due_in_is_null_when_nothing_waits(db, sink):
+    configure(db, sink.url, retry_schedule=[30])
+    assert db.execute("select prospectpro.next_due_in()").fetchone() == (None,)
+    sink.default = Answer(500)
+    emit(db)
+    assert db.execute("select prospectpro.next_due_in()").fetchone() == (0,)
+    deliver(db)
+    assert 27 <= db.execute("select prospectpro.next_due_in()").fetchone()[0] <= 33

@@ -136,10 +136,19 @@ def test_standard_webhooks_signature_and_replay_window(db, lead_id, start_receiv
 def test_health_reports_each_check(db, start_receiver):
     base = start_receiver(WEBHOOK_AUTH_TOKEN=TOKEN)
     answer = httpx.get(base + LEAD_ROUTE + "/health", timeout=5)
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["endpoint_configured"] == {"ok": False}
+
+    db.execute(
+        "select prospectpro.configure_endpoint('lead_enrichment', %s, 'tok')", (base + LEAD_ROUTE,)
+    )
+    answer = httpx.get(base + LEAD_ROUTE + "/health", timeout=5)
     assert answer.status_code == 200
     checks = answer.json()["checks"]
     assert checks["database"]["ok"] and checks["extension"]["version"] == "1.0"
     assert checks["token_configured"]["ok"]
+    assert checks["breaker"] == {"ok": True, "state": "closed"}
+    assert checks["backlog"] == {"ok": True, "pending": 0}
 
     untokened = start_receiver(WEBHOOK_AUTH_TOKEN="", PERSONAL_ACCESS_TOKEN="")
     answer = httpx.get(untokened + LEAD_ROUTE + "/health", timeout=5)

@@ -15,7 +15,7 @@ select tables_are(
     'prospectpro',
     array[
         'campaigns', 'enhanced_leads', 'api_costs', 'endpoints', 'outbox',
-        'campaign_transitions', 'campaign_stats', 'campaign_exports',
+        'campaign_transitions', 'campaign_stats', 'campaign_exports', 'endpoint_health',
         'delivery_attempts', 'settings', 'applied_deliveries',
         'cost_thresholds', 'cost_settings', 'cost_windows', 'cost_alerts'
     ]
