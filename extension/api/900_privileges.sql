@@ -67,3 +67,9 @@ grant select on
 prospectpro.webhook_success_rates, prospectpro.delivery_queue,
 prospectpro.delivery_latency, prospectpro.endpoint_status
 to prospectpro_reader;
+
+revoke all on procedure prospectpro.prune(interval, integer) from public;
+grant execute on procedure prospectpro.prune(interval, integer) to prospectpro_admin;
+grant execute on function
+prospectpro.discard(bigint), prospectpro.schedule_maintenance(interval, text)
+to prospectpro_admin;

@@ -73,6 +73,9 @@ create index outbox_due on prospectpro.outbox (next_attempt_at)
 where status = 'pending';
 create index outbox_dead on prospectpro.outbox (webhook_type, created_at)
 where status = 'dead';
+-- prune() finds delivered events past retention by this.
+create index outbox_delivered on prospectpro.outbox (delivered_at)
+where status = 'delivered';
 -- Events of one ordering key (one campaign) are delivered in order: the claim
 -- looks for an earlier pending event of the same key.
 create index outbox_ordering on prospectpro.outbox (ordering_key, id)

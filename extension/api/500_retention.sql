@@ -1,0 +1,97 @@
+-- Retention: delivered events and their attempt logs, idempotency records and
+-- fine-grained cost windows are deleted past a retention period, in small
+-- batches that commit one by one. Dead events stay until redelivered or
+-- discarded.
+
+create or replace procedure prospectpro.prune(
+    older_than interval default '7 days',
+    batch_size integer default 1000
+)
+language plpgsql
+as $$
+-- Transaction control rules out a SET search_path clause: names are qualified.
+declare
+    cutoff timestamptz := pg_catalog.now() - older_than;
+    deleted integer;
+begin
+    if older_than is null or older_than < interval '0' or batch_size is null
+        or batch_size not between 1 and 100000 then
+        raise exception 'invalid retention: older_than %, batch_size %', older_than, batch_size
+        using errcode = 'invalid_parameter_value',
+        hint = 'Call prospectpro.prune(interval ''7 days'') or pass a batch_size of 1 to 100000.';
+    end if;
+    -- SKIP LOCKED: a batch never waits on (nor blocks) a delivery round.
+    loop
+        delete from prospectpro.outbox as o
+        where o.id in (
+            select d.id from prospectpro.outbox as d
+            where d.status = 'delivered' and d.delivered_at < cutoff
+            order by d.delivered_at limit batch_size
+            for update skip locked
+        );
+        get diagnostics deleted = row_count;
+        commit;
+        exit when deleted < batch_size;
+    end loop;
+    loop
+        delete from prospectpro.applied_deliveries as a
+        where a.webhook_id in (
+            select d.webhook_id from prospectpro.applied_deliveries as d
+            where d.applied_at < cutoff limit batch_size
+        );
+        get diagnostics deleted = row_count;
+        commit;
+        exit when deleted < batch_size;
+    end loop;
+    -- Minute windows serve the rate rule only; hours feed a day of anomaly history.
+    delete from prospectpro.cost_windows as w
+    where
+        (w.kind = 'minute' and w.window_start < pg_catalog.now() - interval '1 hour')
+        or (w.kind = 'hour' and w.window_start < least(cutoff, pg_catalog.now() - interval '2 days'));
+    commit;
+    perform prospectpro.resolve_expired_alerts();
+end
+$$;
+comment on procedure prospectpro.prune(interval, integer) is  -- noqa: LT01
+'Delete delivered events (with their attempt logs) and idempotency records older than older_than, in committed batches that never block delivery; also old minute and hour cost windows. Dead events are kept.';
+
+create or replace function prospectpro.discard(event_id bigint)
+returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    delete from prospectpro.outbox as o
+    where o.id = discard.event_id and o.status = 'dead';
+    if not found then
+        raise exception 'event % is not a dead event', coalesce(event_id::text, 'NULL')
+        using errcode = 'invalid_parameter_value',
+        hint = 'Only dead events are discarded; see status in prospectpro.outbox.';
+    end if;
+end
+$$;
+comment on function prospectpro.discard(bigint) is
+'Delete a dead event and its attempt log, when it will never be redelivered.';
+
+create or replace function prospectpro.schedule_maintenance(
+    retention interval default '7 days',
+    schedule text default '*/10 * * * *'
+) returns bigint
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if not exists (select from pg_extension where extname = 'pg_cron') then
+        raise exception 'pg_cron is not installed in this database'
+        using hint = 'Add pg_cron to shared_preload_libraries, set '
+        || 'cron.database_name to this database, restart, then CREATE EXTENSION pg_cron.';
+    end if;
+    return cron.schedule(
+        'prospectpro-maintenance', schedule,
+        format('call prospectpro.prune(%L)', retention)
+    );
+end
+$$;
+comment on function prospectpro.schedule_maintenance(interval, text) is
+'Install (or replace) the pg_cron job "prospectpro-maintenance" that runs prospectpro.prune(retention).';
