@@ -3,9 +3,12 @@ live deployment, and the demo in a shortened form."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -126,3 +129,25 @@ def test_the_demo_runs_a_short_campaign_end_to_end(tmp_path):
     export = next(tmp_path.glob("campaign-*.csv"))
     assert f"CSV export        {export}" in out
     assert export.read_text().startswith("lead_id,business_name,")
+
+
+def test_the_grafana_dashboard_only_uses_metrics_the_receiver_exposes(deployment, db):
+    db.execute("insert into prospectpro.campaigns (name) values ('Dashboard')")
+    dashboard = json.loads(
+        (Path(__file__).parents[2] / "receiver/grafana/prospectpro-dashboard.json").read_text()
+    )
+    wait_until(lambda: "prospectpro_delivery_latency_seconds_bucket" in httpx.get(
+        deployment + "/metrics", timeout=5).text)  # fmt: skip
+    exposed = {
+        family.name
+        for family in text_string_to_metric_families(httpx.get(deployment + "/metrics").text)
+    }
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"prospectpro_[a-z_]+", target["expr"])
+    }
+    assert len(dashboard["panels"]) >= 10
+    # A histogram's _bucket and a counter's _total are samples of one family.
+    assert {re.sub(r"_(bucket|total)$", "", name) for name in used} <= exposed
