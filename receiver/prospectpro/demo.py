@@ -227,6 +227,10 @@ class Demo:
                 )
 
     def _summary(self, db: psycopg.Connection, campaign_id: int) -> None:
+        export = self.export_dir / f"campaign-{campaign_id}.csv"
+        deadline = time.monotonic() + 10
+        while not export.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)  # the completed webhook is on its way to the receiver
         row = db.execute(
             "select status, total_leads, finished_leads, qualified_leads, processing_cost,"
             " budget_left from prospectpro.campaign_lifecycle_dashboard where campaign_id = %s",
@@ -245,10 +249,6 @@ class Demo:
         print(f"  cost alerts       {len(self.alerts_seen)}")
         for line in self.alert_lines:
             print("  " + line.strip())
-        export = self.export_dir / f"campaign-{campaign_id}.csv"
-        deadline = time.monotonic() + 10
-        while not export.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)  # the completed webhook is on its way to the receiver
         print(f"  CSV export        {export if export.exists() else 'not written'}")
         print("=" * 60, flush=True)
 
