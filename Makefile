@@ -80,7 +80,7 @@ test: install venv
 lint: venv
 	ruff check plpython receiver tests tools
 	ruff format --check plpython receiver tests tools
-	sqlfluff lint extension migrations tests/sql
+	sqlfluff lint extension migrations tests/sql tests/pgtap_helpers.sql
 
 demo: install venv
 	$(PY) -m prospectpro demo

@@ -269,9 +269,8 @@ $$;
 comment on procedure prospectpro.run_delivery(double precision, integer) is  -- noqa: LT01
 'Run delivery rounds for max_seconds, committing after each: the body of the pg_cron job.';
 
-create or replace function prospectpro.schedule_delivery(
-    schedule text default '* * * * *'
-) returns bigint
+-- pg_cron is optional: the functions that schedule with it check for it first.
+create or replace function prospectpro._require_pg_cron() returns void
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
@@ -281,6 +280,17 @@ begin
         using hint = 'Add pg_cron to shared_preload_libraries, set '
         || 'cron.database_name to this database, restart, then CREATE EXTENSION pg_cron.';
     end if;
+end
+$$;
+
+create or replace function prospectpro.schedule_delivery(
+    schedule text default '* * * * *'
+) returns bigint
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    perform prospectpro._require_pg_cron();
     -- Each run delivers for 55 s, so a once-a-minute job keeps delivering
     -- continuously; scheduling again replaces the job of the same name.
     return cron.schedule(

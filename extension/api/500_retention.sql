@@ -82,11 +82,7 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    if not exists (select from pg_extension where extname = 'pg_cron') then
-        raise exception 'pg_cron is not installed in this database'
-        using hint = 'Add pg_cron to shared_preload_libraries, set '
-        || 'cron.database_name to this database, restart, then CREATE EXTENSION pg_cron.';
-    end if;
+    perform prospectpro._require_pg_cron();
     return cron.schedule(
         'prospectpro-maintenance', schedule,
         format('call prospectpro.prune(%L)', retention)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from . import export, payloads
+from . import export, payloads, plans
 from .outbox import LEAD_COLUMNS, queue_leads, queue_lifecycle
 
 # Set (transaction-locally) by set_campaign_status() so that the event says why.
@@ -64,14 +64,7 @@ on conflict (campaign_id) do update set
     created_at = now()
 """
 
-_plans: dict[str, object] = {}
 _transitions: dict[tuple[str, str], str] = {}
-
-
-def _run(plpy, sql: str, types: list[str], args: list):
-    if sql not in _plans:
-        _plans[sql] = plpy.prepare(sql, types)
-    return plpy.execute(_plans[sql], args)
 
 
 def transitions(plpy) -> dict[tuple[str, str], str]:
@@ -103,7 +96,7 @@ def _emit(plpy, events: list[tuple[dict, str, dict]]) -> None:
 
 
 def _campaigns(plpy, ids) -> list[dict]:
-    return list(_run(plpy, CAMPAIGN_SQL, ["bigint[]"], [list(ids)]))
+    return list(plans.run(plpy, CAMPAIGN_SQL, ["bigint[]"], [list(ids)]))
 
 
 def _reason(plpy) -> str | None:
@@ -113,15 +106,15 @@ def _reason(plpy) -> str | None:
 
 def set_status(plpy, ids: list[int], status: str, reason: str | None, only_from: tuple) -> None:
     """Move campaigns (those currently in ``only_from``) to ``status``, saying why."""
-    _run(plpy, REASON_SQL, ["text"], [reason or ""])
-    _run(plpy, STATUS_SQL, ["bigint[]", "text", "text[]"], [ids, status, list(only_from)])
-    _run(plpy, REASON_SQL, ["text"], [""])
+    plans.run(plpy, REASON_SQL, ["text"], [reason or ""])
+    plans.run(plpy, STATUS_SQL, ["bigint[]", "text", "text[]"], [ids, status, list(only_from)])
+    plans.run(plpy, REASON_SQL, ["text"], [""])
 
 
 def on_insert(plpy) -> None:
     """AFTER INSERT on campaigns, per statement: a 'created' event each."""
     ids = [r["id"] for r in plpy.execute("select id from new_rows order by id")]
-    _run(
+    plans.run(
         plpy,
         "insert into prospectpro.campaign_stats (campaign_id) select unnest($1::bigint[])",
         ["bigint[]"],
@@ -172,7 +165,7 @@ def _under_budget(row: dict) -> bool:
 
 def _resume_leads(plpy, ids: list[int]) -> None:
     """Re-announce the leads a pause held back: those mid-pipeline with no event waiting."""
-    rows = _run(
+    rows = plans.run(
         plpy,
         f"select {LEAD_COLUMNS} from prospectpro.enhanced_leads as n"
         " where n.campaign_id = any($1) and n.enrichment_stage not in ('completed', 'failed')"
@@ -187,9 +180,9 @@ def _resume_leads(plpy, ids: list[int]) -> None:
 
 
 def _export(plpy, campaign_id: int) -> None:
-    rows = _run(plpy, EXPORT_ROWS_SQL, ["bigint"], [campaign_id])
+    rows = plans.run(plpy, EXPORT_ROWS_SQL, ["bigint"], [campaign_id])
     made = export.build_csv(list(rows), list(export.DEFAULT_COLUMNS))
-    _run(
+    plans.run(
         plpy,
         EXPORT_SQL,
         ["bigint", "text", "int", "text"],
@@ -208,7 +201,7 @@ def lead_progress(plpy, deltas: list[dict]) -> None:
     """
     if not deltas:
         return
-    stats = _run(
+    stats = plans.run(
         plpy,
         STATS_SQL,
         ["bigint[]", "int[]", "int[]", "int[]"],
@@ -232,7 +225,7 @@ def lead_progress(plpy, deltas: list[dict]) -> None:
             extra = {"old_status": "processing", "new_status": "processing", "milestone": milestone}
             events.append((row, "progress_update", extra))
         if crossed:
-            _run(plpy, MILESTONE_SQL, ["bigint", "int"], [row["id"], crossed[-1]])
+            plans.run(plpy, MILESTONE_SQL, ["bigint", "int"], [row["id"], crossed[-1]])
         if s["finished_leads"] >= row["target_count"]:
             completing.append(row["id"])
     _emit(plpy, events)

@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from . import anomaly, payloads
+from . import anomaly, payloads, plans
 
 DEFAULTS = {
     "daily_spend": Decimal(50),
@@ -253,14 +253,6 @@ TRANSITION_SQL = {
     """,
 }
 
-_plans: dict[str, Any] = {}
-
-
-def _run(plpy, sql: str, types: list[str], args: list):
-    if sql not in _plans:
-        _plans[sql] = plpy.prepare(sql, types)
-    return plpy.execute(_plans[sql], args)
-
 
 def _bad_argument(plpy, message: str, hint: str) -> None:
     plpy.error(message, hint=hint, sqlstate="22023")
@@ -382,7 +374,7 @@ def _windows(plpy, event: str) -> list[Window]:
 
 
 def _settings(plpy) -> tuple[str, int]:
-    saved = {r["name"]: json.loads(r["value"]) for r in _run(plpy, SETTINGS_SQL, [], [])}
+    saved = {r["name"]: json.loads(r["value"]) for r in plans.run(plpy, SETTINGS_SQL, [], [])}
     return (
         saved.get("anomaly.detector", anomaly.DEFAULT_DETECTOR),
         saved.get("anomaly.history_windows", DEFAULT_HISTORY_WINDOWS),
@@ -391,12 +383,12 @@ def _settings(plpy) -> tuple[str, int]:
 
 def on_insert(plpy) -> None:
     """AFTER INSERT ON api_costs, FOR EACH STATEMENT: update the windows, raise alerts."""
-    _run(plpy, RESOLVE_SQL, [], [])
+    plans.run(plpy, RESOLVE_SQL, [], [])
     windows = _windows(plpy, "INSERT")
     if not windows:
         return
     campaigns = sorted({w.campaign_id for w in windows if w.campaign_id is not None})
-    thresholds = Thresholds(_run(plpy, THRESHOLDS_SQL, ["bigint[]"], [campaigns]))
+    thresholds = Thresholds(plans.run(plpy, THRESHOLDS_SQL, ["bigint[]"], [campaigns]))
     detector, history_windows = _settings(plpy)
 
     hours = [
@@ -404,7 +396,7 @@ def on_insert(plpy) -> None:
         for w in windows
         if w.kind == "hour" and thresholds.value("spending_anomaly", w.campaign_id) is not None
     ]
-    spends = _run(
+    spends = plans.run(
         plpy,
         HISTORY_SQL,
         ["text[]", "text[]", "int"],
@@ -412,7 +404,8 @@ def on_insert(plpy) -> None:
     )
     histories = {(w.scope, w.window_start): r["spends"] for w, r in zip(hours, spends, strict=True)}
     leads = {
-        r["campaign_id"]: r["total_leads"] for r in _run(plpy, LEADS_SQL, ["bigint[]"], [campaigns])
+        r["campaign_id"]: r["total_leads"]
+        for r in plans.run(plpy, LEADS_SQL, ["bigint[]"], [campaigns])
     }
     _raise(plpy, evaluate(windows, thresholds, leads, histories, detector))
 
@@ -430,7 +423,7 @@ def _raise(plpy, candidates: list[Candidate]) -> None:
     """Create an alert and queue its event for each level not yet alerted."""
     if not candidates:
         return
-    alerted = _run(
+    alerted = plans.run(
         plpy,
         LEVELS_SQL,
         ["text[]", "text[]", "text[]"],
@@ -464,7 +457,7 @@ def _raise(plpy, candidates: list[Candidate]) -> None:
         }
         for c in fresh
     ]
-    created = _run(plpy, ALERTS_SQL, ["text"], [json.dumps(rows)])
+    created = plans.run(plpy, ALERTS_SQL, ["text"], [json.dumps(rows)])
     if not created:
         return
     texts = [
@@ -485,7 +478,7 @@ def _raise(plpy, candidates: list[Candidate]) -> None:
         for a in created
     ]
     keys = [f"cost_alert:{a['alert_type']}:{a['scope']}" for a in created]
-    _run(plpy, QUEUE_SQL, ["text[]", "text[]"], [texts, keys])
+    plans.run(plpy, QUEUE_SQL, ["text[]", "text[]"], [texts, keys])
 
 
 def set_threshold(
@@ -509,7 +502,9 @@ def set_threshold(
         _bad_argument(plpy, f"invalid {alert_type} threshold {value}", THRESHOLD_HINT)
     if alert_type == "rate_limit" and value is not None and value != value.to_integral_value():
         _bad_argument(plpy, f"a rate limit counts whole requests, got {value}", THRESHOLD_HINT)
-    if campaign_id is not None and not _run(plpy, CAMPAIGN_EXISTS_SQL, ["bigint"], [campaign_id]):
+    if campaign_id is not None and not plans.run(
+        plpy, CAMPAIGN_EXISTS_SQL, ["bigint"], [campaign_id]
+    ):
         _bad_argument(
             plpy,
             f"campaign {campaign_id} does not exist",
@@ -517,10 +512,10 @@ def set_threshold(
         )
     key = [alert_type, campaign_id, api_name]
     if value is None:
-        _run(plpy, REMOVE_THRESHOLD_SQL, ["text", "bigint", "text"], key)
+        plans.run(plpy, REMOVE_THRESHOLD_SQL, ["text", "bigint", "text"], key)
     else:
-        _run(plpy, SAVE_THRESHOLD_SQL, ["text", "bigint", "text", "numeric"], [*key, value])
-    in_force = Thresholds(_run(plpy, THRESHOLDS_SQL, ["bigint[]"], [[campaign_id]]))
+        plans.run(plpy, SAVE_THRESHOLD_SQL, ["text", "bigint", "text", "numeric"], [*key, value])
+    in_force = Thresholds(plans.run(plpy, THRESHOLDS_SQL, ["bigint[]"], [[campaign_id]]))
     return in_force.value(alert_type, campaign_id, api_name)
 
 
@@ -559,14 +554,14 @@ def configure_anomaly(plpy, detector: str | None, history_windows: int | None) -
         ("anomaly.history_windows", history_windows),
     ):
         if value is not None:
-            _run(plpy, SAVE_SETTING_SQL, ["text", "text"], [name, json.dumps(value)])
+            plans.run(plpy, SAVE_SETTING_SQL, ["text", "text"], [name, json.dumps(value)])
     detector_now, windows_now = _settings(plpy)
     return json.dumps({"detector": detector_now, "history_windows": windows_now})
 
 
 def transition(plpy, alert_id: int | None, status: str, note: str | None) -> None:
     """Move an alert to acknowledged or resolved, if its current status allows it."""
-    found = _run(plpy, LOCK_ALERT_SQL, ["bigint"], [alert_id])
+    found = plans.run(plpy, LOCK_ALERT_SQL, ["bigint"], [alert_id])
     if not found:
         plpy.error(
             f"cost alert {alert_id} does not exist",
@@ -581,4 +576,4 @@ def transition(plpy, alert_id: int | None, status: str, note: str | None) -> Non
             "resolved is final.",
             sqlstate="55000",
         )
-    _run(plpy, TRANSITION_SQL[status], ["bigint", "text"], [alert_id, note])
+    plans.run(plpy, TRANSITION_SQL[status], ["bigint", "text"], [alert_id, note])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from . import retry, signing
+from . import plans, retry, signing
 from .transport import Request, Transport
 
 # Requests still waiting for a connection this long after the round began are
@@ -64,14 +64,7 @@ from unnest($1::bigint[], $2::text[], $3::float8[], $4::text[])
 where o.id = u.id
 """
 
-_plans: dict[str, object] = {}
 _transport: Transport | None = None
-
-
-def _plan(plpy, name: str, sql: str, types: list[str]):
-    if name not in _plans:
-        _plans[name] = plpy.prepare(sql, types)
-    return _plans[name]
 
 
 def endpoints(plpy) -> dict[str, dict]:
@@ -82,7 +75,7 @@ def endpoints(plpy) -> dict[str, dict]:
     no URL, or whose breaker is disabled (410 Gone), is left out: its events
     wait, pending, until it is configured or re-enabled.
     """
-    rows = plpy.execute(_plan(plpy, "endpoints", ENDPOINTS_SQL, []))
+    rows = plans.run(plpy, ENDPOINTS_SQL)
     return {r["webhook_type"]: r for r in rows if r["url"] and r["breaker_state"] != "disabled"}
 
 
@@ -95,12 +88,15 @@ def deliver_due(plpy, max_events: int) -> int:
             hint="Call prospectpro.deliver_due() or pass a batch size such as 100.",
         )
     config = endpoints(plpy)
-    claim = _plan(plpy, "claim", CLAIM_SQL, ["text[]", "integer"])
+
+    def claim(types: list[str], limit: int) -> list:
+        return list(plans.run(plpy, CLAIM_SQL, ["text[]", "integer"], [types, limit]))
+
     # A closed breaker sends what is due; an open one a single probe per interval.
     closed = [t for t, c in config.items() if c["breaker_state"] == "closed"]
-    events = list(plpy.execute(claim, [closed, max_events])) if closed else []
+    events = claim(closed, max_events) if closed else []
     for probing in (t for t, c in config.items() if c["probe_due"]):
-        events += plpy.execute(claim, [[probing], 1])
+        events += claim([probing], 1)
     if not events:
         return 0
 
@@ -144,14 +140,10 @@ def _update_breakers(plpy, config: dict, events: list, outcomes: list) -> None:
     if not tally:
         return
     types = list(tally)
-    plan = _plan(
+    plans.run(
         plpy,
-        "breakers",
         "select prospectpro._record_endpoint_outcomes($1, $2, $3, $4, $5, $6, $7)",
         ["text[]", "int[]", "int[]", "bool[]", "int[]", "float8[]", "text[]"],
-    )
-    plpy.execute(
-        plan,
         [
             types,
             [tally[t]["ok"] for t in types],
@@ -205,11 +197,12 @@ def _record(plpy, config: dict, events: list, outcomes: list) -> int:
     if upd["id"]:
         types = ["bigint[]", "uuid[]", "text[]", "int[]", "text[]", "int[]", "text[]"]
         types += ["float8[]", "text[]", "float8[]"]
-        plpy.execute(_plan(plpy, "log", LOG_SQL, types), list(log.values()))
-        plan = _plan(plpy, "update", UPDATE_SQL, ["bigint[]", "text[]", "float8[]", "text[]"])
-        plpy.execute(plan, list(upd.values()))
+        plans.run(plpy, LOG_SQL, types, list(log.values()))
+        plans.run(
+            plpy, UPDATE_SQL, ["bigint[]", "text[]", "float8[]", "text[]"], list(upd.values())
+        )
     dead = [i for i, status in zip(upd["id"], upd["status"], strict=True) if status == "dead"]
     if dead:
         # Each webhook system decides what a dead event means for its data.
-        plpy.execute(_plan(plpy, "dead", "select prospectpro._on_dead($1)", ["bigint[]"]), [dead])
+        plans.run(plpy, "select prospectpro._on_dead($1)", ["bigint[]"], [dead])
     return len(upd["id"])

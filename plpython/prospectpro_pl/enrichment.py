@@ -12,7 +12,7 @@ import json
 import re
 from decimal import Decimal, InvalidOperation
 
-from . import scoring
+from . import plans, scoring
 
 STAGES = ("stage1", "stage2", "stage3", "stage4")
 NEXT_STAGE = {"stage1": "stage2", "stage2": "stage3", "stage3": "stage4", "stage4": "completed"}
@@ -56,14 +56,6 @@ SAVE_SETTING_SQL = """
 insert into prospectpro.settings (name, value) values ($1, $2::jsonb)
 on conflict (name) do update set value = excluded.value, updated_at = now()
 """
-
-_plans: dict[str, object] = {}
-
-
-def _run(plpy, sql: str, types: list[str], args: list):
-    if sql not in _plans:
-        _plans[sql] = plpy.prepare(sql, types)
-    return plpy.execute(_plans[sql], args)
 
 
 def _bad_argument(plpy, message: str, hint: str) -> None:
@@ -124,9 +116,9 @@ def apply(plpy, webhook_id, lead_id, stage, result, costs, error) -> str:
         )
     cost_rows = _parse_costs(plpy, costs)
 
-    if not _run(plpy, CLAIM_SQL, ["uuid", "bigint", "text"], [webhook_id, lead_id, stage]):
+    if not plans.run(plpy, CLAIM_SQL, ["uuid", "bigint", "text"], [webhook_id, lead_id, stage]):
         return json.dumps({"applied": False, "reason": "duplicate delivery", "lead_id": lead_id})
-    found = _run(plpy, LOCK_SQL, ["bigint"], [lead_id])
+    found = plans.run(plpy, LOCK_SQL, ["bigint"], [lead_id])
     if not found:
         plpy.error(
             f"lead {lead_id} does not exist",
@@ -144,7 +136,7 @@ def apply(plpy, webhook_id, lead_id, stage, result, costs, error) -> str:
     # Every external call was made and paid for, whatever the outcome.
     names, amounts, counts = cost_rows
     if names:
-        _run(
+        plans.run(
             plpy,
             COSTS_SQL,
             ["bigint", "bigint", "text[]", "numeric[]", "int[]"],
@@ -161,7 +153,7 @@ def apply(plpy, webhook_id, lead_id, stage, result, costs, error) -> str:
         _fill(fields, data.pop("lead", None))
         new_stage = NEXT_STAGE[stage]
         if stage == "stage4":
-            settings = _run(plpy, SETTINGS_SQL, [], [])[0]
+            settings = plans.run(plpy, SETTINGS_SQL, [], [])[0]
             threshold = settings["threshold"]
             outcome = scoring.score(
                 enrichment,
@@ -172,13 +164,13 @@ def apply(plpy, webhook_id, lead_id, stage, result, costs, error) -> str:
             data = {**data, "breakdown": outcome.breakdown}
         enrichment[stage] = data
 
-    _run(
+    plans.run(
         plpy,
         UPDATE_SQL,
         ["bigint", "text", "text", "text", "text", "text", "text", "int", "bool"],
         [lead_id, new_stage, json.dumps(enrichment), *fields.values(), score, qualified],
     )
-    _run(plpy, APPLIED_SQL, ["uuid"], [webhook_id])
+    plans.run(plpy, APPLIED_SQL, ["uuid"], [webhook_id])
     return json.dumps({"applied": True, "lead_id": lead_id, "stage": new_stage})
 
 
@@ -197,10 +189,10 @@ def configure_scoring(plpy, weights: str | None, threshold: int | None) -> str:
             f"Factors: {', '.join(scoring.DEFAULT_WEIGHTS)}; weights >= 0; threshold 0-100.",
         )
     if parsed is not None:
-        _run(plpy, SAVE_SETTING_SQL, ["text", "text"], ["scoring.weights", json.dumps(parsed)])
+        plans.run(plpy, SAVE_SETTING_SQL, ["text", "text"], ["scoring.weights", json.dumps(parsed)])
     if threshold is not None:
-        _run(plpy, SAVE_SETTING_SQL, ["text", "text"], ["scoring.threshold", str(threshold)])
-    current = _run(plpy, SETTINGS_SQL, [], [])[0]
+        plans.run(plpy, SAVE_SETTING_SQL, ["text", "text"], ["scoring.threshold", str(threshold)])
+    current = plans.run(plpy, SETTINGS_SQL, [], [])[0]
     weights_now = {**scoring.DEFAULT_WEIGHTS, **(json.loads(current["weights"]) or {})}
     threshold_now = current["threshold"]
     return json.dumps(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import payloads
+from . import payloads, plans
 
 # The lead columns a lead_enrichment payload is built from (lead alias n).
 LEAD_COLUMNS = (
@@ -20,19 +20,11 @@ select 'campaign_lifecycle', p::jsonb, 'campaign:' || k
 from unnest($1::text[], $2::bigint[]) as e (p, k)
 """
 
-_plans: dict[str, object] = {}
-
-
-def _execute(plpy, sql: str, types: list[str], args: list) -> None:
-    if sql not in _plans:
-        _plans[sql] = plpy.prepare(sql, types)
-    plpy.execute(_plans[sql], args)
-
 
 def queue_leads(plpy, rows, event: str) -> None:
     """A lead_enrichment event per lead row (LEAD_COLUMNS)."""
     if rows:
-        _execute(plpy, LEADS_SQL, ["text[]"], [payloads.lead_enrichment_batch(rows, event)])
+        plans.run(plpy, LEADS_SQL, ["text[]"], [payloads.lead_enrichment_batch(rows, event)])
 
 
 def queue_lifecycle(plpy, events: list[dict]) -> None:
@@ -40,4 +32,4 @@ def queue_lifecycle(plpy, events: list[dict]) -> None:
     if events:
         texts = [payloads.to_json(p) for p in events]
         keys = [p["campaign_id"] for p in events]
-        _execute(plpy, LIFECYCLE_SQL, ["text[]", "bigint[]"], [texts, keys])
+        plans.run(plpy, LIFECYCLE_SQL, ["text[]", "bigint[]"], [texts, keys])

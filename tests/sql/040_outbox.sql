@@ -41,46 +41,32 @@ select throws_ok(
     '23514', null, 'an unknown webhook type is rejected'
 );
 
--- Returns the HINT of the error a statement raises (null if none).
-create function pg_temp.hint_of(statement text) returns text
-language plpgsql as $$
-declare
-    hint text;
-begin
-    execute statement;
-    return null;
-exception when others then
-    get stacked diagnostics hint = pg_exception_hint;
-    return hint;
-end
-$$;
-
 select isnt(
-    pg_temp.hint_of($$select prospectpro.configure_endpoint('sms', 'http://x')$$),
+    hint_of($$select prospectpro.configure_endpoint('sms', 'http://x')$$),
     null, 'configure_endpoint: unknown type gives a hint'
 );
 select isnt(
-    pg_temp.hint_of(
+    hint_of(
         $$select prospectpro.configure_endpoint('cost_alert', 'ftp://example.com')$$
     ),
     null, 'configure_endpoint: a non-HTTP URL gives a hint'
 );
 select isnt(
-    pg_temp.hint_of(
+    hint_of(
         $$select prospectpro.configure_endpoint('cost_alert', 'http://x', timeout_ms => 5)$$
     ),
     null, 'configure_endpoint: an out-of-range timeout gives a hint'
 );
 select isnt(
-    pg_temp.hint_of($$select prospectpro.redeliver(123456789)$$),
+    hint_of($$select prospectpro.redeliver(123456789)$$),
     null, 'redeliver: an unknown event gives a hint'
 );
 select isnt(
-    pg_temp.hint_of($$select prospectpro.redeliver('nonsense')$$),
+    hint_of($$select prospectpro.redeliver('nonsense')$$),
     null, 'redeliver: an unknown type gives a hint'
 );
 select isnt(
-    pg_temp.hint_of($$select prospectpro.deliver_due(0)$$),
+    hint_of($$select prospectpro.deliver_due(0)$$),
     null, 'deliver_due: a zero batch gives a hint'
 );
 

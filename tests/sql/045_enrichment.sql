@@ -6,19 +6,6 @@ select plan(26);
 
 set local track_functions = 'pl';
 
-create function pg_temp.hint_of(statement text) returns text
-language plpgsql as $$
-declare
-    hint text;
-begin
-    execute statement;
-    return null;
-exception when others then
-    get stacked diagnostics hint = pg_exception_hint;
-    return hint;
-end
-$$;
-
 create function pg_temp.lead_events() returns bigint
 language sql as $$
     select count(*) from prospectpro.outbox where webhook_type = 'lead_enrichment'
@@ -151,12 +138,12 @@ select is(
 );
 
 select isnt(
-    pg_temp.hint_of($$select prospectpro.apply_enrichment(
+    hint_of($$select prospectpro.apply_enrichment(
         'a0000000-0000-0000-0000-000000000007', 900200, 'stage9')$$),
     null, 'an unknown stage gives a hint'
 );
 select isnt(
-    pg_temp.hint_of($$select prospectpro.apply_enrichment(
+    hint_of($$select prospectpro.apply_enrichment(
         'a0000000-0000-0000-0000-000000000008', 900200, 'stage1', '{}',
         '[{"api_name": "x", "cost": -1}]')$$),
     null, 'a negative cost gives a hint'
@@ -167,7 +154,7 @@ select throws_ok(
     'P0002', null, 'an unknown lead is an error'
 );
 select isnt(
-    pg_temp.hint_of($$select prospectpro.configure_scoring('{"charm": 10}')$$),
+    hint_of($$select prospectpro.configure_scoring('{"charm": 10}')$$),
     null, 'configure_scoring: an unknown factor gives a hint'
 );
 select is(

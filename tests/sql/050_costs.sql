@@ -33,20 +33,6 @@ language sql as $$
     values (campaign, api, amount, at, requests)
 $$;
 
--- Returns the HINT of the error a statement raises (null if none).
-create function pg_temp.hint_of(statement text) returns text
-language plpgsql as $$
-declare
-    hint text;
-begin
-    execute statement;
-    return null;
-exception when others then
-    get stacked diagnostics hint = pg_exception_hint;
-    return hint;
-end
-$$;
-
 select is(
     (select (tgtype & 1) = 0 from pg_trigger where tgname = '_500_cost_monitoring'),
     true, 'the cost rules run once per statement'
@@ -349,14 +335,14 @@ select throws_ok(
     '55000', null, 'a resolved alert cannot be acknowledged'
 );
 select isnt(
-    pg_temp.hint_of($$select prospectpro.acknowledge_alert((select direct from lifecycle))$$),
+    hint_of($$select prospectpro.acknowledge_alert((select direct from lifecycle))$$),
     null, 'a refused transition gives a hint'
 );
 select throws_ok(
     'select prospectpro.resolve_alert(-1)', 'P0002', null, 'an unknown alert is refused'
 );
 select isnt(
-    pg_temp.hint_of('select prospectpro.resolve_alert(-1)'), null, 'an unknown alert gives a hint'
+    hint_of('select prospectpro.resolve_alert(-1)'), null, 'an unknown alert gives a hint'
 );
 
 -- Periods that ended resolve themselves.
@@ -404,7 +390,7 @@ select is(
 
 -- Bad arguments are refused with a hint.
 select isnt(
-    pg_temp.hint_of($$select prospectpro.set_cost_threshold('sms_spend', 1)$$), null,
+    hint_of($$select prospectpro.set_cost_threshold('sms_spend', 1)$$), null,
     'set_cost_threshold: an unknown alert type gives a hint'
 );
 select throws_ok(
@@ -412,31 +398,31 @@ select throws_ok(
     'set_cost_threshold: a negative threshold is refused'
 );
 select isnt(
-    pg_temp.hint_of($$select prospectpro.set_cost_threshold('daily_spend', 'NaN')$$), null,
+    hint_of($$select prospectpro.set_cost_threshold('daily_spend', 'NaN')$$), null,
     'set_cost_threshold: NaN gives a hint'
 );
 select isnt(
-    pg_temp.hint_of($$select prospectpro.set_cost_threshold('rate_limit', 10, 9001)$$), null,
+    hint_of($$select prospectpro.set_cost_threshold('rate_limit', 10, 9001)$$), null,
     'set_cost_threshold: a campaign rate limit gives a hint'
 );
 select isnt(
-    pg_temp.hint_of($$select prospectpro.set_cost_threshold('rate_limit', 10.5)$$), null,
+    hint_of($$select prospectpro.set_cost_threshold('rate_limit', 10.5)$$), null,
     'set_cost_threshold: a fractional rate limit gives a hint'
 );
 select isnt(
-    pg_temp.hint_of($$select prospectpro.set_cost_threshold('daily_spend', 5, -1)$$), null,
+    hint_of($$select prospectpro.set_cost_threshold('daily_spend', 5, -1)$$), null,
     'set_cost_threshold: an unknown campaign gives a hint'
 );
 select isnt(
-    pg_temp.hint_of($$select prospectpro.set_api_rate_limit('Not An API', 5)$$), null,
+    hint_of($$select prospectpro.set_api_rate_limit('Not An API', 5)$$), null,
     'set_api_rate_limit: a malformed api_name gives a hint'
 );
 select isnt(
-    pg_temp.hint_of($$select prospectpro.configure_anomaly_detection('zscore')$$), null,
+    hint_of($$select prospectpro.configure_anomaly_detection('zscore')$$), null,
     'configure_anomaly_detection: an unknown detector gives a hint'
 );
 select isnt(
-    pg_temp.hint_of(
+    hint_of(
         $$select prospectpro.configure_anomaly_detection(history_windows => 1)$$
     ),
     null, 'configure_anomaly_detection: too short a history gives a hint'

@@ -13,19 +13,6 @@ language sql as $$
     from prospectpro.campaign_lifecycle_log where campaign_id = campaign
 $$;
 
-create function pg_temp.hint_of(statement text) returns text
-language plpgsql as $$
-declare
-    hint text;
-begin
-    execute statement;
-    return null;
-exception when others then
-    get stacked diagnostics hint = pg_exception_hint;
-    return hint;
-end
-$$;
-
 -- Every pair of statuses: allowed exactly when the state machine says so.
 create function pg_temp.try_move(from_status text, to_status text) returns boolean
 language plpgsql as $$
@@ -80,7 +67,7 @@ select throws_ok(
     'completed -> processing is refused, saying so'
 );
 select is(
-    pg_temp.hint_of(
+    hint_of(
         $$update prospectpro.campaigns set status = 'processing' where id = 7002$$
     ),
     'completed is a final status.',
@@ -88,16 +75,16 @@ select is(
 );
 insert into prospectpro.campaigns (id, name) values (7001, 'Hinted');
 select is(
-    pg_temp.hint_of($$update prospectpro.campaigns set status = 'completed' where id = 7001$$),
+    hint_of($$update prospectpro.campaigns set status = 'completed' where id = 7001$$),
     'From created a campaign may go to: cancelled, error, processing.',
     'the HINT lists the allowed transitions'
 );
 select isnt(
-    pg_temp.hint_of($$select prospectpro.set_campaign_status(424242, 'processing')$$),
+    hint_of($$select prospectpro.set_campaign_status(424242, 'processing')$$),
     null, 'set_campaign_status: an unknown campaign gives a hint'
 );
 select isnt(
-    pg_temp.hint_of($$select prospectpro.set_campaign_status(7001, 'archived')$$),
+    hint_of($$select prospectpro.set_campaign_status(7001, 'archived')$$),
     null, 'set_campaign_status: an unknown status gives a hint'
 );
 
