@@ -33,7 +33,7 @@ prospectpro.redeliver(text, timestamptz),
 prospectpro.schedule_delivery(text)
 to prospectpro_admin;
 
-grant select on prospectpro.settings to prospectpro_reader;
+grant select on prospectpro.settings, prospectpro.applied_deliveries to prospectpro_reader;
 grant execute on function
 prospectpro.apply_enrichment(uuid, bigint, text, jsonb, jsonb, text)
 to prospectpro_writer;

@@ -13,6 +13,7 @@ import time
 import uuid
 from typing import Any
 
+import psycopg
 from psycopg.rows import dict_row
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -127,11 +128,14 @@ async def lead_enrichment(
     state.metrics.stage_seconds.labels(stage).observe(elapsed)
 
     data = {**result.data, "duration_ms": round(elapsed * 1000, 1)}
-    async with state.pool.connection() as conn:
-        cur = await conn.execute(
-            APPLY_SQL, (webhook_id, lead_id, stage, json.dumps(data), _costs(result.calls))
-        )
-        (answer,) = await cur.fetchone()
+    try:
+        async with state.pool.connection() as conn:
+            cur = await conn.execute(
+                APPLY_SQL, (webhook_id, lead_id, stage, json.dumps(data), _costs(result.calls))
+            )
+            (answer,) = await cur.fetchone()
+    except psycopg.errors.NoDataFound:
+        return JSONResponse({"status": "ignored", "reason": f"lead {lead_id} no longer exists"})
     return JSONResponse({"status": "applied" if answer["applied"] else "unchanged", **answer})
 
 
