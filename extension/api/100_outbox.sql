@@ -17,17 +17,32 @@ $$;
 comment on function prospectpro._emit(prospectpro.webhook_type, jsonb, text) is
 'Internal: queue one event in the caller''s transaction; returns its outbox id.';
 
--- Wake the workers once per transaction: NOTIFY folds identical
--- notifications of one transaction into one, and this runs once per statement.
+-- Wake a sleeping worker. Only the first transaction to queue events after a
+-- worker armed the wakeup sends a NOTIFY (which serialises commits); while the
+-- workers are busy, or another writer is about to wake them, none is sent.
 create or replace function prospectpro._notify_outbox() returns trigger
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    perform pg_catalog.pg_notify('prospectpro_outbox', '');
+    perform 1 from prospectpro.delivery_wakeup where armed for update skip locked;
+    if found then
+        update prospectpro.delivery_wakeup set armed = false;
+        perform pg_notify('prospectpro_outbox', '');
+    end if;
     return null;
 end
 $$;
+
+create or replace function prospectpro.arm_wakeup() returns void
+language sql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+    update prospectpro.delivery_wakeup set armed = true where not armed
+$$;
+comment on function prospectpro.arm_wakeup() is
+'Called by a worker about to sleep: the next transaction that queues events will NOTIFY it.';
 
 create or replace trigger _900_notify_outbox
 after insert on prospectpro.outbox

@@ -107,6 +107,19 @@ after insert on prospectpro.api_costs
 referencing new table as new_rows
 for each statement execute function prospectpro.trigger_budget_guard();
 
+create or replace function prospectpro._campaign_leads(campaign_id bigint)
+returns integer
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select coalesce(sum(n.total_leads), 0)::integer
+    from prospectpro.campaign_lead_counts as n
+    where n.campaign_id = _campaign_leads.campaign_id
+$$;
+comment on function prospectpro._campaign_leads(bigint) is
+'Internal: a campaign''s lead count, the sum of its slots.';
+
 create or replace function prospectpro.set_campaign_status(
     campaign_id bigint,
     status text,
@@ -165,7 +178,7 @@ select
     c.name,
     c.status,
     c.target_count,
-    coalesce(s.total_leads, 0) as total_leads,
+    prospectpro._campaign_leads(c.id) as total_leads,
     coalesce(s.finished_leads, 0) as finished_leads,
     coalesce(s.qualified_leads, 0) as qualified_leads,
     spend.cost as processing_cost,

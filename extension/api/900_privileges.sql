@@ -15,7 +15,7 @@ prospectpro.campaigns, prospectpro.enhanced_leads, prospectpro.api_costs
 to prospectpro_writer;
 
 grant execute on function
-prospectpro.deliver_due(integer), prospectpro.next_due_in()
+prospectpro.deliver_due(integer), prospectpro.next_due_in(), prospectpro.arm_wakeup()
 to prospectpro_worker;
 grant execute on procedure prospectpro.run_delivery(double precision, integer)
 to prospectpro_worker;
@@ -41,7 +41,7 @@ grant execute on function prospectpro.configure_scoring(jsonb, integer)
 to prospectpro_admin;
 
 grant select on
-prospectpro.campaign_stats, prospectpro.campaign_exports,
+prospectpro.campaign_stats, prospectpro.campaign_lead_counts, prospectpro.campaign_exports,
 prospectpro.campaign_transitions, prospectpro.campaign_lifecycle_log,
 prospectpro.campaign_lifecycle_dashboard
 to prospectpro_reader;

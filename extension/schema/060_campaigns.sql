@@ -24,16 +24,28 @@ values
 ('error', 'processing', 'processing_started'),
 ('error', 'cancelled', 'cancelled');
 
+-- Progress changes when a lead finishes: one row per campaign, locked then.
 create table prospectpro.campaign_stats (
     campaign_id bigint primary key
     references prospectpro.campaigns (id) on delete cascade,
-    total_leads integer not null default 0,
     finished_leads integer not null default 0,
     qualified_leads integer not null default 0,
     last_milestone integer not null default 0
 );
 comment on table prospectpro.campaign_stats is
-'Running lead counts per campaign, kept by the lead triggers; finished means completed or failed.';
+'Finished (completed or failed) and qualified leads per campaign, and the last progress milestone announced; kept by the lead triggers.';
+
+-- Lead counts change with every insert: spread over slots (by backend) so
+-- that concurrent inserts into one campaign never wait on one row.
+create table prospectpro.campaign_lead_counts (
+    campaign_id bigint not null
+    references prospectpro.campaigns (id) on delete cascade,
+    slot smallint not null,
+    total_leads integer not null,
+    primary key (campaign_id, slot)
+);
+comment on table prospectpro.campaign_lead_counts is
+'Leads per campaign, as partial counts per slot: a campaign''s total is their sum.';
 
 create table prospectpro.campaign_exports (
     campaign_id bigint primary key
@@ -47,4 +59,5 @@ comment on table prospectpro.campaign_exports is
 'The CSV export of each completed campaign''s qualified leads, with its row count and checksum.';
 
 select pg_catalog.pg_extension_config_dump('prospectpro.campaign_stats', '');
+select pg_catalog.pg_extension_config_dump('prospectpro.campaign_lead_counts', '');
 select pg_catalog.pg_extension_config_dump('prospectpro.campaign_exports', '');

@@ -22,7 +22,7 @@ HALTED = ("paused", "cancelled")
 
 CAMPAIGN_SQL = """
 select c.id, c.name, c.target_count, c.budget_limit, c.status,
-       coalesce(s.total_leads, 0) as total_leads,
+       prospectpro._campaign_leads(c.id) as total_leads,
        coalesce(s.finished_leads, 0) as finished_leads,
        coalesce(s.qualified_leads, 0) as qualified_leads,
        prospectpro._campaign_spend(c.id) as spend
@@ -32,16 +32,21 @@ where c.id = any($1)
 order by c.id
 """
 # Every campaign has its stats row from its creation; a campaign being deleted
-# (its leads cascading away) has none left to update.
+# (its leads cascading away) has none left to update, nor counts to add to.
 STATS_SQL = """
 update prospectpro.campaign_stats as s
-set total_leads = s.total_leads + d.total,
-    finished_leads = s.finished_leads + d.finished,
+set finished_leads = s.finished_leads + d.finished,
     qualified_leads = s.qualified_leads + d.qualified
-from unnest($1::bigint[], $2::int[], $3::int[], $4::int[])
-    as d (campaign_id, total, finished, qualified)
+from unnest($1::bigint[], $2::int[], $3::int[]) as d (campaign_id, finished, qualified)
 where s.campaign_id = d.campaign_id
-returning s.campaign_id, s.total_leads, s.finished_leads, s.last_milestone
+returning s.campaign_id, s.finished_leads, s.last_milestone
+"""
+COUNTS_SQL = """
+insert into prospectpro.campaign_lead_counts as n (campaign_id, slot, total_leads)
+select d.campaign_id, (pg_catalog.pg_backend_pid() % 16)::smallint, d.total
+from unnest($1::bigint[], $2::int[]) as d (campaign_id, total)
+where exists (select from prospectpro.campaigns as c where c.id = d.campaign_id)
+on conflict (campaign_id, slot) do update set total_leads = n.total_leads + excluded.total_leads
 """
 MILESTONE_SQL = "update prospectpro.campaign_stats set last_milestone = $2 where campaign_id = $1"
 STATUS_SQL = """
@@ -190,30 +195,37 @@ def _export(plpy, campaign_id: int) -> None:
     )
 
 
-def lead_progress(plpy, deltas: list[dict]) -> None:
+def lead_progress(plpy, deltas: dict[int, dict], statuses: dict[int, str]) -> None:
     """Apply per-campaign lead count changes; start, advance and complete campaigns.
 
-    ``deltas`` rows: campaign_id, total, finished, qualified (changes, may be
-    negative). A campaign still 'created' starts processing with its first
-    lead; each of the 25/50/75 % milestones of finished leads is announced
-    once, in order, even when one statement jumps over several; reaching the
-    target completes the campaign.
+    ``deltas``: campaign_id -> changes of total, finished and qualified leads
+    (negative for leads gone); ``statuses``: the campaigns' status as the
+    statement saw it. A campaign still 'created' starts processing with its
+    first lead; each of the 25/50/75 % milestones of finished leads is
+    announced once, in order, even when one statement jumps over several;
+    reaching the target completes the campaign. Only a change of finished or
+    qualified leads locks the campaign's stats row.
     """
-    if not deltas:
+    counted = [cid for cid, d in deltas.items() if d["total"]]
+    if counted:
+        totals = [deltas[cid]["total"] for cid in counted]
+        plans.run(plpy, COUNTS_SQL, ["bigint[]", "int[]"], [counted, totals])
+    starting = [
+        cid for cid, d in deltas.items() if d["total"] > 0 and statuses.get(cid) == "created"
+    ]
+    if starting:
+        set_status(plpy, starting, "processing", "first leads arrived", ("created",))
+    progress = [(cid, d) for cid, d in deltas.items() if d["finished"] or d["qualified"]]
+    if not progress:
         return
     stats = plans.run(
         plpy,
         STATS_SQL,
-        ["bigint[]", "int[]", "int[]", "int[]"],
-        [[d[k] for d in deltas] for k in ("campaign_id", "total", "finished", "qualified")],
-    )
-    ids = [s["campaign_id"] for s in stats]
-    rows = {row["id"]: row for row in _campaigns(plpy, ids)}
-    starting = [i for i in ids if rows[i]["status"] == "created" and rows[i]["total_leads"] > 0]
-    if starting:
-        set_status(plpy, starting, "processing", "first leads arrived", ("created",))
-        rows.update({row["id"]: row for row in _campaigns(plpy, starting)})
-
+        ["bigint[]", "int[]", "int[]"],
+        [[cid for cid, _ in progress], [d["finished"] for _, d in progress],
+         [d["qualified"] for _, d in progress]],
+    )  # fmt: skip
+    rows = {row["id"]: row for row in _campaigns(plpy, [s["campaign_id"] for s in stats])}
     events, completing = [], []
     for s in stats:
         row = rows[s["campaign_id"]]

@@ -8,7 +8,7 @@ call of on_insert() (a statement-level trigger with a transition table):
    row's campaign), per UTC window (minute, hour, day, and the all-time total)
    and per API (all APIs, and the row's own). A row's created_at (by default
    the transaction time) places it. The rules read these sums and
-   campaign_stats, never api_costs, so evaluating a statement costs the same
+   campaign_lead_counts, never api_costs, so evaluating a statement costs the same
    whatever the size of the history.
 2. The rules compare each window the statement touched with its threshold. A
    value at or over it is at escalation level 0, and each doubling of the
@@ -22,7 +22,7 @@ campaign's or an API's row wins over the global row, which wins over DEFAULTS:
 
 daily_spend       spend of a UTC day >= 50 USD: globally, and for each campaign
                   with its own daily_spend threshold. Period: the day.
-cost_per_lead     a campaign's all-time spend / its leads (campaign_stats
+cost_per_lead     a campaign's all-time spend / its leads (campaign_lead_counts
                   .total_leads: every lead of the campaign, whatever its stage)
                   >= 0.25 USD, for every campaign with a lead. Period: the UTC
                   day of the cost, so a campaign still over it is reported
@@ -143,7 +143,8 @@ where campaign_id is null or campaign_id = any($1)
 """
 SETTINGS_SQL = "select name, value::text from prospectpro.cost_settings"
 LEADS_SQL = """
-select campaign_id, total_leads from prospectpro.campaign_stats where campaign_id = any($1)
+select c.id as campaign_id, prospectpro._campaign_leads(c.id) as total_leads
+from unnest($1::bigint[]) as c (id)
 """
 # The spends of the earlier hours of each window's scope, newest first; the
 # primary key is walked backwards from the window, so history is never scanned.

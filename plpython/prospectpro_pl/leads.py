@@ -1,73 +1,91 @@
 """Statement-level capture of lead changes.
 
 One PL/Python call per statement, whatever its row count: the trigger reads
-the statement's transition tables, queues every lead_enrichment event with one
-INSERT, and hands the per-campaign count changes to the campaign lifecycle.
+the statement's transition tables once, queues every lead_enrichment event
+with one INSERT, and hands the per-campaign count changes to the campaign
+lifecycle. Transition tables exist for one statement only, so these queries
+are not kept as prepared plans.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from . import campaigns
 from .outbox import LEAD_COLUMNS, queue_leads
 
-# Leads of a paused (over budget) or cancelled campaign get no enrichment events.
-ACTIVE = (
-    "exists (select from prospectpro.campaigns as c"
-    " where c.id = n.campaign_id and c.status not in ('paused', 'cancelled'))"
-)
+FINISHED = ("completed", "failed")
 
-INSERTED_SQL = f"select {LEAD_COLUMNS} from new_rows as n where {ACTIVE} order by n.id"
-
-# Only a change of stage or qualification is an event.
-CHANGED_SQL = f"""
-select {LEAD_COLUMNS}
-from new_rows as n
-join old_rows as o on o.id = n.id
-where (n.enrichment_stage is distinct from o.enrichment_stage
-       or n.is_qualified is distinct from o.is_qualified)
-  and {ACTIVE}
+INSERTED_SQL = f"""
+select {LEAD_COLUMNS}, c.status as campaign_status
+from new_rows as n join prospectpro.campaigns as c on c.id = n.campaign_id
 order by n.id
 """
 
+# Rows whose stage, qualification or campaign changed, with what they were.
+CHANGED_SQL = f"""
+select {LEAD_COLUMNS}, c.status as campaign_status,
+       o.campaign_id as old_campaign_id, o.enrichment_stage as old_stage,
+       o.is_qualified as old_qualified,
+       n.enrichment_stage is distinct from o.enrichment_stage
+           or n.is_qualified is distinct from o.is_qualified as announced
+from new_rows as n
+join old_rows as o on o.id = n.id
+join prospectpro.campaigns as c on c.id = n.campaign_id
+where n.enrichment_stage is distinct from o.enrichment_stage
+   or n.is_qualified is distinct from o.is_qualified
+   or n.campaign_id is distinct from o.campaign_id
+order by n.id
+"""
 
-def _counts(table: str, sign: str) -> str:
-    return (
-        f"select campaign_id, {sign}1 as total,"
-        f" {sign}(enrichment_stage in ('completed', 'failed'))::int as finished,"
-        f" {sign}is_qualified::int as qualified from {table}"
-    )
+DELETED_SQL = """
+select o.campaign_id, o.enrichment_stage as old_stage, o.is_qualified as old_qualified
+from old_rows as o
+"""
 
 
-def _deltas_sql(*parts: str) -> str:
-    """Per-campaign changes of lead counts from the statement's transition tables."""
-    return (
-        "select campaign_id, sum(total)::int as total, sum(finished)::int as finished,"
-        " sum(qualified)::int as qualified from ("
-        + " union all ".join(parts)
-        + ") as d group by campaign_id"
-        " having sum(total) <> 0 or sum(finished) <> 0 or sum(qualified) <> 0"
-    )
+def _count(deltas: dict, campaign_id: int, stage: str, qualified: bool, sign: int) -> None:
+    d = deltas[campaign_id]
+    d["total"] += sign
+    d["finished"] += sign * (stage in FINISHED)
+    d["qualified"] += sign * bool(qualified)
 
 
-INSERT_DELTAS_SQL = _deltas_sql(_counts("new_rows", "+"))
-UPDATE_DELTAS_SQL = _deltas_sql(_counts("new_rows", "+"), _counts("old_rows", "-"))
-DELETE_DELTAS_SQL = _deltas_sql(_counts("old_rows", "-"))
+def _new_deltas() -> dict:
+    return defaultdict(lambda: {"total": 0, "finished": 0, "qualified": 0})
 
-# Transition tables are new per statement, so their queries are not prepared.
+
+def _announce(plpy, rows, event: str) -> None:
+    """Queue an event per lead, except those of a paused or cancelled campaign."""
+    queue_leads(plpy, [r for r in rows if r["campaign_status"] not in campaigns.HALTED], event)
 
 
 def on_insert(plpy) -> None:
     """AFTER INSERT, FOR EACH STATEMENT: a stage-1 event per new lead."""
-    campaigns.lead_progress(plpy, list(plpy.execute(INSERT_DELTAS_SQL)))
-    queue_leads(plpy, plpy.execute(INSERTED_SQL), "lead_created")
+    rows = plpy.execute(INSERTED_SQL)
+    deltas = _new_deltas()
+    for r in rows:
+        _count(deltas, r["campaign_id"], r["enrichment_stage"], r["is_qualified"], +1)
+    statuses = {r["campaign_id"]: r["campaign_status"] for r in rows}
+    campaigns.lead_progress(plpy, deltas, statuses)
+    _announce(plpy, rows, "lead_created")
 
 
 def on_update(plpy) -> None:
     """AFTER UPDATE, FOR EACH STATEMENT: an event per lead whose stage or qualification changed."""
-    queue_leads(plpy, plpy.execute(CHANGED_SQL), "stage_changed")
-    campaigns.lead_progress(plpy, list(plpy.execute(UPDATE_DELTAS_SQL)))
+    rows = plpy.execute(CHANGED_SQL)
+    deltas = _new_deltas()
+    for r in rows:
+        _count(deltas, r["campaign_id"], r["enrichment_stage"], r["is_qualified"], +1)
+        _count(deltas, r["old_campaign_id"], r["old_stage"], r["old_qualified"], -1)
+    _announce(plpy, [r for r in rows if r["announced"]], "stage_changed")
+    statuses = {r["campaign_id"]: r["campaign_status"] for r in rows}
+    campaigns.lead_progress(plpy, deltas, statuses)
 
 
 def on_delete(plpy) -> None:
     """AFTER DELETE, FOR EACH STATEMENT: keep the campaigns' lead counts right."""
-    campaigns.lead_progress(plpy, list(plpy.execute(DELETE_DELTAS_SQL)))
+    deltas = _new_deltas()
+    for r in plpy.execute(DELETED_SQL):
+        _count(deltas, r["campaign_id"], r["old_stage"], r["old_qualified"], -1)
+    campaigns.lead_progress(plpy, deltas, {})

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     _database_url(worker)
     worker.add_argument("--batch", type=int, default=100, help="events per round (default 100)")
     worker.add_argument(
-        "--idle", type=float, default=5.0, help="longest sleep between rounds, in seconds"
+        "--idle", type=float, default=1.0, help="longest sleep between rounds, in seconds"
     )
     serve = commands.add_parser(
         "serve", help="run the receiver (the webhook endpoints, /health and /metrics)"

@@ -1,7 +1,9 @@
 """The delivery worker: runs prospectpro.deliver_due() when woken or due.
 
-It LISTENs on the outbox channel, so a committed event is sent within
-milliseconds, and sleeps until the next retry falls due otherwise. All
+It LISTENs on the outbox channel: before sleeping it arms the wakeup
+(prospectpro.arm_wakeup), so the next transaction that queues events sends a
+NOTIFY and the event is sent within milliseconds; busy workers cost writers no
+NOTIFY at all. Otherwise it sleeps until the next retry falls due. All
 delivery logic is in the database; any number of workers may run against
 one database (claims use FOR UPDATE SKIP LOCKED).
 """
@@ -17,12 +19,17 @@ import psycopg
 CHANNEL = "prospectpro_outbox"
 # How long a sleeping worker waits between checks of its stop flag.
 STOP_CHECK = 0.5
+# After arming the wakeup, look for due events this many times, this often.
+CATCHUP_POLLS = 5
+CATCHUP_SLICE = 0.005
+# Events due but held back by an earlier one of their ordering key.
+BLOCKED_RETRY = 0.05
 
 log = logging.getLogger("prospectpro.worker")
 
 
 class Worker:
-    def __init__(self, dsn: str, batch: int = 100, idle: float = 5.0) -> None:
+    def __init__(self, dsn: str, batch: int = 100, idle: float = 1.0) -> None:
         self.dsn = dsn
         self.batch = batch
         self.idle = idle
@@ -55,18 +62,39 @@ class Worker:
             self.delivered += attempted
             if attempted >= self.batch:
                 continue  # more may be due right now
-            due_in = conn.execute("select prospectpro.next_due_in()").fetchone()[0]
+            # Ask the next writer for a NOTIFY, then look once more: events
+            # committed meanwhile would otherwise wait for the next writer.
+            conn.execute("select prospectpro.arm_wakeup()")
+            due_in = self._due_in(conn)
+            if due_in == 0 and attempted == 0:
+                due_in = BLOCKED_RETRY  # due but held back (ordering): do not spin
             self._wait(conn, self.idle if due_in is None else min(due_in, self.idle))
 
+    @staticmethod
+    def _due_in(conn: psycopg.Connection) -> float | None:
+        return conn.execute("select prospectpro.next_due_in()").fetchone()[0]
+
     def _wait(self, conn: psycopg.Connection, seconds: float) -> None:
-        """Sleep until a notification, the deadline, or a stop request."""
+        """Sleep until a notification, the deadline, or a stop request.
+
+        The first CATCHUP_POLLS slices also look for due events: a writer whose
+        transaction began before this worker armed the wakeup sends no NOTIFY.
+        """
         deadline = time.monotonic() + seconds
+        polls = 0
         while not self.stopping:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            for _ in conn.notifies(timeout=min(left, STOP_CHECK), stop_after=1):
+            catching_up = polls < CATCHUP_POLLS
+            for _ in conn.notifies(
+                timeout=min(left, CATCHUP_SLICE if catching_up else STOP_CHECK), stop_after=1
+            ):
                 return
+            if catching_up:
+                polls += 1
+                if self._due_in(conn) == 0:
+                    return
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

@@ -199,16 +199,26 @@ def test_two_workers_deliver_1000_events_once_each(db, sink, start_worker):
     assert counts == (1000, 1000)
 
 
-def test_one_notification_per_transaction(dsn, db):
+def test_one_notification_per_transaction_and_only_to_wake_a_worker(dsn, db):
     with psycopg.connect(dsn, autocommit=True) as listener:
         listener.execute("listen prospectpro_outbox")
+
+        def notifications() -> int:
+            return len(list(listener.notifies(timeout=0.5)))
+
+        listener.execute("select prospectpro.arm_wakeup()")  # a worker goes to sleep
+        with db.transaction(force_rollback=True):
+            emit(db, 5)
+        assert notifications() == 0  # rolled back: no event, no NOTIFY
         with db.transaction():
             for _ in range(3):
                 emit(db, 50)
-        with db.transaction(force_rollback=True):
-            emit(db, 5)
-        notes = list(listener.notifies(timeout=1.0))
-    assert len(notes) == 1
+        assert notifications() == 1  # three statements, one transaction, one NOTIFY
+        emit(db, 10)
+        assert notifications() == 0  # the worker is awake: writers send none
+        listener.execute("select prospectpro.arm_wakeup()")
+        emit(db, 10)
+        assert notifications() == 1
 
 
 def test_a_rolled_back_event_never_existed(db):

@@ -52,6 +52,11 @@ def test_health_is_503_naming_the_database_when_it_is_down(start_receiver):
     with Cluster() as own:
         dsn = own.create_database("prospectpro")
         port = free_port()
+        own.psql(
+            "select prospectpro.configure_endpoint('cost_alert',"
+            f" 'http://127.0.0.1:{port}/api/webhooks/cost-alert', 'tok')",
+            dbname="prospectpro",
+        )
         proc = subprocess.Popen(
             [sys.executable, "-m", "prospectpro", "serve", "--port", str(port)],
             env={**os.environ, "DATABASE_URL": dsn, "WEBHOOK_AUTH_TOKEN": TOKEN},

@@ -15,7 +15,8 @@ select tables_are(
     'prospectpro',
     array[
         'campaigns', 'enhanced_leads', 'api_costs', 'endpoints', 'outbox',
-        'campaign_transitions', 'campaign_stats', 'campaign_exports', 'endpoint_health',
+        'campaign_transitions', 'campaign_stats', 'campaign_lead_counts', 'campaign_exports',
+        'endpoint_health', 'delivery_wakeup',
         'delivery_attempts', 'settings', 'applied_deliveries',
         'cost_thresholds', 'cost_settings', 'cost_windows', 'cost_alerts'
     ]
@@ -84,7 +85,8 @@ select is(
         where e.extname = 'prospectpro' and c.relkind = 'r'
     ),
     array[
-        'api_costs', 'applied_deliveries', 'campaign_exports', 'campaign_stats',
+        'api_costs', 'applied_deliveries', 'campaign_exports', 'campaign_lead_counts',
+        'campaign_stats',
         'campaigns', 'cost_alerts', 'cost_settings', 'cost_thresholds', 'cost_windows',
         'delivery_attempts', 'endpoints', 'enhanced_leads', 'outbox', 'settings'
     ]::text[],
