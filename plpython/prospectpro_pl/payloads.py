@@ -81,12 +81,35 @@ def lead_enrichment_batch(
 ) -> list[str]:
     """JSON texts of the lead_enrichment payloads of every lead one statement wrote.
 
-    The statement-level trigger's hot path: the event is checked and the
-    trigger time formatted once for the whole statement, not once per row.
+    The statement-level trigger's hot path (100,000 rows in one INSERT): the
+    text is the same as to_json(lead_enrichment(...)), but everything the
+    leads share is encoded once and only their own values per row.
     """
     _check(event, LEAD_EVENTS, "lead event")
-    stamp = timestamp(trigger_time)
-    return [_encode(_lead_payload(lead, event, stamp)) for lead in leads]
+    # Sorted, the keys are campaign_id, enrichment_stage, lead_data, lead_id,
+    # then webhook_metadata and webhook_type, which all the leads share.
+    shared = _encode(
+        {
+            "webhook_metadata": _metadata(event, timestamp(trigger_time)),
+            "webhook_type": "lead_enrichment",
+        }
+    )
+    template = (
+        '{"campaign_id":%d,"enrichment_stage":%s,"lead_data":{"business_name":%s,'
+        '"confidence_score":%d,"is_qualified":%s},"lead_id":%d,' + shared[1:].replace("%", "%%")
+    )
+    return [
+        template
+        % (
+            lead["campaign_id"],
+            _encode(lead["enrichment_stage"]),
+            _encode(lead["business_name"]),
+            lead["confidence_score"],
+            "true" if lead["is_qualified"] else "false",
+            lead["id"],
+        )
+        for lead in leads
+    ]
 
 
 def _lead_payload(lead: Mapping[str, Any], event: str, stamp: str) -> dict[str, Any]:
@@ -100,12 +123,12 @@ def _lead_payload(lead: Mapping[str, Any], event: str, stamp: str) -> dict[str, 
             "confidence_score": int(lead["confidence_score"]),
             "is_qualified": bool(lead["is_qualified"]),
         },
-        "webhook_metadata": {
-            "trigger_time": stamp,
-            "trigger_source": TRIGGER_SOURCE,
-            "event": event,
-        },
+        "webhook_metadata": _metadata(event, stamp),
     }
+
+
+def _metadata(event: str, stamp: str) -> dict[str, str]:
+    return {"trigger_time": stamp, "trigger_source": TRIGGER_SOURCE, "event": event}
 
 
 def cost_alert(

@@ -336,3 +336,26 @@ def test_alert_amounts_are_cents_of_the_exact_values(threshold, current):
     assert Decimal(str(payload["current_value"])) == current.quantize(cents, "ROUND_HALF_UP")
     exceeded = (current - threshold).quantize(cents, "ROUND_HALF_UP")
     assert Decimal(str(payload["threshold_exceeded_by"])) == exceeded
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "id": st.integers(1, 2**63 - 1),
+                "campaign_id": st.integers(1, 2**63 - 1),
+                "business_name": st.text(min_size=1),
+                "confidence_score": st.integers(0, 100),
+                "is_qualified": st.booleans(),
+                "enrichment_stage": st.sampled_from(["stage1", "stage4", "completed", "failed"]),
+            }
+        ),
+        max_size=5,
+    ),
+    st.sampled_from(payloads.LEAD_EVENTS),
+)
+def test_batch_texts_are_exactly_those_of_the_single_builder(leads, event):
+    stamp = "2024-03-05T05:07:08Z"
+    assert payloads.lead_enrichment_batch(leads, event, stamp) == [
+        payloads.to_json(payloads.lead_enrichment(lead, event, stamp)) for lead in leads
+    ]
