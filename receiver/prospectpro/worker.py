@@ -52,7 +52,7 @@ class Worker:
             except psycopg.OperationalError as exc:
                 log.warning("database unavailable (%s); retrying in %.1f s", exc, backoff)
                 self._sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+                backoff = min(backoff * 2, 2.0)
 
     def _loop(self, conn: psycopg.Connection) -> None:
         while not self.stopping:

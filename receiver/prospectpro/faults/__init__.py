@@ -1,0 +1,16 @@
+"""The fault suite (`make faults`, `python -m prospectpro.faults [--quick] [--only 1,5]`).
+
+Eight scenarios, each on a fresh database of one throwaway cluster with real
+worker processes and a loopback endpoint (a fault-injecting sink, or real
+receivers behind a round-robin proxy): endpoint down, failing, hanging,
+resetting connections; a worker killed mid-round; PostgreSQL stopped
+under load; four workers and two receivers; an endpoint that never recovers.
+Every committed event must be delivered exactly once as a successful attempt,
+every attempt must be logged, and nothing may be sent before it commits.
+"""
+
+from .model import Profile
+from .runner import run_suite
+from .scenarios import FULL, QUICK, SCENARIOS
+
+__all__ = ["FULL", "QUICK", "SCENARIOS", "Profile", "run_suite"]
