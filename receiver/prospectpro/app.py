@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,11 +18,12 @@ import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
+from starlette.convertors import IntegerConvertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import pipeline, schemas
+from . import openapi, pipeline, schemas
 from .auth import Rejected, authenticated_json
 from .metrics import Metrics
 from .providers import ProviderConfig
@@ -37,6 +39,25 @@ ROUTES = {
 }
 
 
+class IdConvertor(IntegerConvertor):
+    """A database id in a path: at most 19 digits. Starlette's int takes any
+    number of digits, and int() refuses more than 4300 (a 500 for a long path)."""
+
+    regex = "[0-9]{1,19}"
+
+
+register_url_convertor("id", IdConvertor())
+
+
+CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+
+
+def is_canonical_uuid(value: str) -> bool:
+    """A UUID as the database sends it. uuid.UUID() also takes spellings that
+    PostgreSQL's uuid refuses ("urn:uuid:...", "{{...}}"): a 500 once queried."""
+    return CANONICAL_UUID.fullmatch(value) is not None
+
+
 def webhook(webhook_type: str, handle: Handler):
     """A route that authenticates and validates, then hands the payload on."""
 
@@ -48,8 +69,10 @@ def webhook(webhook_type: str, handle: Handler):
             if problems:
                 raise Rejected(422, f"invalid {webhook_type} payload", problems)
             webhook_id = request.headers.get("webhook-id", "")
-            if webhook_type == "lead_enrichment" and not pipeline.is_uuid(webhook_id):
-                raise Rejected(400, "webhook-id header must be the event's UUID")
+            if webhook_type == "lead_enrichment" and not is_canonical_uuid(webhook_id):
+                raise Rejected(
+                    400, "webhook-id header must be the event's UUID (8-4-4-4-12 hex digits)"
+                )
         except Rejected as rejected:
             state.metrics.webhooks.labels(webhook_type, f"rejected_{rejected.status}").inc()
             body = {"error": rejected.reason}
@@ -112,9 +135,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         "cost_alert": pipeline.cost_alert,
         "campaign_lifecycle": pipeline.campaign_lifecycle,
     }
+    description = openapi.document(ROUTES)
+
+    async def openapi_json(request: Request) -> JSONResponse:
+        return JSONResponse(description)
+
     routes = [
+        Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/metrics", metrics),
-        Route("/api/campaigns/{campaign_id:int}/export.csv", pipeline.export_csv),
+        Route("/api/campaigns/{campaign_id:id}/export.csv", pipeline.export_csv),
     ]
     for webhook_type, path in ROUTES.items():
         routes.append(Route(path, webhook(webhook_type, handlers[webhook_type]), methods=["POST"]))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 
 _timestamp = {"type": "string", "minLength": 1, "maxLength": 64}
 _id = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
@@ -51,6 +51,8 @@ COST_ALERT: dict[str, Any] = {
     ],
     "properties": {
         "alert_type": {"enum": ["daily_spend", "cost_per_lead", "rate_limit", "spending_anomaly"]},
+        # Optional (not the seed's), but a metric label: only the known values.
+        "severity": {"enum": ["warning", "critical"]},
         "threshold_value": _money,
         "current_value": _money,
         "threshold_exceeded_by": {"type": "number"},
@@ -130,12 +132,30 @@ SCHEMAS = {
     "cost_alert": COST_ALERT,
     "campaign_lifecycle": CAMPAIGN_LIFECYCLE,
 }
-_validators = {name: Draft202012Validator(schema) for name, schema in SCHEMAS.items()}
+
+
+# JSON Schema counts 1.0 as an integer; the receiver hands ids to PostgreSQL,
+# where a float is no bigint (apply_enrichment(..., 1.0, ...) does not exist),
+# so an integer here is a JSON number written without fraction or exponent.
+def _is_integer(checker, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
+_validators = {name: _Validator(schema) for name, schema in SCHEMAS.items()}
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def problems(webhook_type: str, payload: Any) -> list[str]:
-    """Why a payload is invalid, one line per problem (empty when valid)."""
+    """Why a payload is invalid, one line per problem (empty when valid). Each
+    line is clipped: a message quotes the offending value, which may be long."""
     return [
-        f"{'/'.join(map(str, error.absolute_path)) or 'payload'}: {error.message}"
+        _clip(f"{'/'.join(map(str, error.absolute_path)) or 'payload'}: {error.message}")
         for error in sorted(_validators[webhook_type].iter_errors(payload), key=str)
     ][:10]
