@@ -204,7 +204,9 @@ exception when check_violation or not_null_violation then
         errcode = sqlstate,
         message = 'invalid endpoint configuration: ' || sqlerrm,
         hint = 'webhook_type is lead_enrichment, cost_alert or campaign_lifecycle; '
-        || 'url is http(s)://...; retry_schedule holds 0 to 20 delays of 0 to 86400 s; '
+        || 'url is http(s)://... of at most 2048 characters; token is 1 to 4096 visible '
+        || 'ASCII characters; signing_secret is whsec_ and base64; '
+        || 'retry_schedule is a list of 0 to 20 delays of 0 to 86400 s; '
         || 'timeout_ms is 100 to 60000; jitter is 0 to 1; max_connections is 1 to 256; '
         || 'breaker_threshold is 1 to 10000; probe_interval is 0.1 to 86400 s.';
 end
@@ -265,10 +267,16 @@ as $$
 -- Transaction control rules out a SET search_path clause here; every name is
 -- schema-qualified instead.
 declare
-    deadline timestamptz := pg_catalog.clock_timestamp()
-        + pg_catalog.make_interval(secs => max_seconds);
+    deadline timestamptz;
     attempted integer;
 begin
+    if max_seconds is null or max_seconds not between 0 and 86400 then
+        raise exception 'max_seconds must be between 0 and 86400, got %',
+            coalesce(max_seconds::text, 'NULL')
+        using errcode = 'invalid_parameter_value',
+        hint = 'Call prospectpro.run_delivery(55) to deliver for 55 seconds.';
+    end if;
+    deadline := pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => max_seconds);
     loop
         attempted := prospectpro.deliver_due(max_events);
         commit;
@@ -284,8 +292,10 @@ $$;
 comment on procedure prospectpro.run_delivery(double precision, integer) is  -- noqa: LT01
 'Run delivery rounds for max_seconds, committing after each: the body of the pg_cron job.';
 
--- pg_cron is optional: the functions that schedule with it check for it first.
-create or replace function prospectpro._require_pg_cron() returns void
+-- pg_cron is optional: the functions that schedule with it go through here.
+create or replace function prospectpro._cron_schedule(
+    job_name text, schedule text, command text
+) returns bigint
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
@@ -295,6 +305,18 @@ begin
         using hint = 'Add pg_cron to shared_preload_libraries, set '
         || 'cron.database_name to this database, restart, then CREATE EXTENSION pg_cron.';
     end if;
+    if schedule is null then
+        raise exception 'schedule is required'
+        using errcode = 'invalid_parameter_value',
+        hint = 'Pass a cron schedule such as ''* * * * *''.';
+    end if;
+    begin
+        return cron.schedule(job_name, schedule, command);
+    exception when invalid_parameter_value then
+        raise exception using
+            errcode = sqlstate, message = sqlerrm,
+            hint = 'A schedule is five cron fields, e.g. ''*/10 * * * *''.';
+    end;
 end
 $$;
 
@@ -305,10 +327,9 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    perform prospectpro._require_pg_cron();
     -- Each run delivers for 55 s, so a once-a-minute job keeps delivering
     -- continuously; scheduling again replaces the job of the same name.
-    return cron.schedule(
+    return prospectpro._cron_schedule(
         'prospectpro-delivery', schedule, 'call prospectpro.run_delivery(55)'
     );
 end

@@ -144,6 +144,11 @@ begin
         using errcode = 'invalid_parameter_value',
         hint = 'Use processing, completed, error or cancelled (paused is the budget guard''s).';
     end if;
+    if pg_catalog.length(reason) > 1000 then
+        raise exception 'reason is % characters long', pg_catalog.length(reason)
+        using errcode = 'invalid_parameter_value',
+        hint = 'Keep a reason under 1000 characters: it travels in a webhook.';
+    end if;
     -- The lifecycle trigger reads the reason from this transaction-local setting.
     perform set_config('prospectpro.reason', coalesce(reason, ''), true);
     update prospectpro.campaigns as c set status = set_campaign_status.status

@@ -82,10 +82,14 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    perform prospectpro._require_pg_cron();
-    return cron.schedule(
-        'prospectpro-maintenance', schedule,
-        format('call prospectpro.prune(%L)', retention)
+    if retention is null or retention < interval '0' then
+        raise exception 'retention must be a positive interval, got %',
+            coalesce(retention::text, 'NULL')
+        using errcode = 'invalid_parameter_value',
+        hint = 'Pass e.g. interval ''7 days''.';
+    end if;
+    return prospectpro._cron_schedule(
+        'prospectpro-maintenance', schedule, format('call prospectpro.prune(%L)', retention)
     );
 end
 $$;

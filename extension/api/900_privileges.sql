@@ -73,3 +73,8 @@ grant execute on procedure prospectpro.prune(interval, integer) to prospectpro_a
 grant execute on function
 prospectpro.discard(bigint), prospectpro.schedule_maintenance(interval, text)
 to prospectpro_admin;
+
+-- The dashboard's figures come from these helpers (security invoker).
+grant execute on function
+prospectpro._campaign_spend(bigint), prospectpro._campaign_leads(bigint)
+to prospectpro_reader;

@@ -4,13 +4,25 @@
 create table prospectpro.endpoints (
     webhook_type prospectpro.webhook_type primary key,
     url text
-    constraint endpoint_url_http check (url ~ '^https?://[^\s]+$'),
-    token text,
-    signing_secret text,
+    constraint endpoint_url_http check (
+        url ~ '^https?://[^\s]+$' and pg_catalog.length(url) <= 2048
+    ),
+    -- A header value: visible ASCII only, so no CR/LF can smuggle a header in.
+    token text
+    constraint endpoint_token_header_safe check (
+        token ~ '^[!-~]+$' and pg_catalog.length(token) <= 4096
+    ),
+    -- Standard Webhooks: whsec_ and the base64 of the key.
+    signing_secret text
+    constraint endpoint_signing_secret_whsec check (
+        signing_secret ~ '^whsec_([A-Za-z0-9+/]{4}){4,128}([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$'
+    ),
     enabled boolean not null default true,
     retry_schedule double precision[] not null default '{1,2,4,8,16}'
     constraint endpoint_retry_schedule_valid check (
         pg_catalog.cardinality(retry_schedule) between 0 and 20
+        and coalesce(pg_catalog.array_ndims(retry_schedule), 1) = 1
+        and pg_catalog.array_position(retry_schedule, null) is null
         and 0 <= all(retry_schedule)
         and 86400 >= all(retry_schedule)
     ),

@@ -86,6 +86,7 @@ def deliver_due(plpy, max_events: int) -> int:
         plpy.error(
             "max_events must be between 1 and 10000",
             hint="Call prospectpro.deliver_due() or pass a batch size such as 100.",
+            sqlstate="22023",
         )
     config = endpoints(plpy)
 
@@ -124,6 +125,17 @@ def deliver_due(plpy, max_events: int) -> int:
     return attempted
 
 
+def _redact(text: str | None, endpoint: dict) -> str | None:
+    """Text an endpoint answered, safe to log: an endpoint that echoes the
+    request (a debug error page) must not put its token into webhook_logs."""
+    if not text:
+        return text
+    for secret in (endpoint["token"], endpoint["signing_secret"]):
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
 def _update_breakers(plpy, config: dict, events: list, outcomes: list) -> None:
     """Count each endpoint's successes and failures of this round into its breaker."""
     tally: dict[str, dict] = {}
@@ -136,7 +148,7 @@ def _update_breakers(plpy, config: dict, events: list, outcomes: list) -> None:
         else:
             t["failed"] += 1
             t["gone"] |= outcome.http_status == GONE
-            t["error"] = outcome.error
+            t["error"] = _redact(outcome.error, config[event["webhook_type"]])
     if not tally:
         return
     types = list(tally)
@@ -165,6 +177,7 @@ def _record(plpy, config: dict, events: list, outcomes: list) -> int:
             continue
         attempt = event["attempts"] + 1
         endpoint = config[event["webhook_type"]]
+        excerpt, error = (_redact(text, endpoint) for text in (outcome.excerpt, outcome.error))
         if outcome.ok:
             status, delay = "delivered", None
         else:
@@ -184,15 +197,15 @@ def _record(plpy, config: dict, events: list, outcomes: list) -> int:
                 attempt,
                 "success" if outcome.ok else "failed",
                 outcome.http_status,
-                outcome.error,
+                error,
                 outcome.latency_ms,
-                outcome.excerpt,
+                excerpt,
                 outcome.sent_at,
             ),
             strict=False,
         ):
             log[key].append(value)
-        for key, value in zip(upd, (event["id"], status, delay, outcome.error), strict=False):
+        for key, value in zip(upd, (event["id"], status, delay, error), strict=False):
             upd[key].append(value)
     if upd["id"]:
         types = ["bigint[]", "uuid[]", "text[]", "int[]", "text[]", "int[]", "text[]"]

@@ -19,6 +19,10 @@ NEXT_STAGE = {"stage1": "stage2", "stage2": "stage3", "stage3": "stage4", "stage
 # Lead columns a stage may fill in; what the user entered is never overwritten.
 FILLABLE = ("website", "phone", "address", "email")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+# What api_costs accepts: its api_name check, numeric(12, 4) and integer.
+API_NAME = re.compile(r"^[a-z0-9_.-]{1,64}$")
+MAX_COST = Decimal("99999999.9999")
+MAX_REQUESTS = 2**31 - 1
 MAX_RESULT_BYTES = 256 * 1024
 
 CLAIM_SQL = """
@@ -72,15 +76,17 @@ def _parse_costs(plpy, costs: str | None) -> tuple[list[str], list[Decimal], lis
         _bad_argument(plpy, "costs must be a JSON array", hint)
     names, amounts, counts = [], [], []
     for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("api_name"), str):
-            _bad_argument(plpy, f"each cost needs an api_name: {item!r}", hint)
+        if not isinstance(item, dict) or not API_NAME.match(str(item.get("api_name"))):
+            _bad_argument(plpy, f"each cost needs an api_name like hunter_io: {item!r}"[:300], hint)
         try:
             amount = Decimal(str(item.get("cost")))
         except InvalidOperation:
             amount = Decimal(-1)
         count = item.get("request_count", 1)
-        if not amount.is_finite() or amount < 0 or not isinstance(count, int) or count < 1:
-            _bad_argument(plpy, f"invalid cost for {item['api_name']}: {item!r}", hint)
+        # bool is an int to Python, not a request count.
+        countable = type(count) is int and 1 <= count <= MAX_REQUESTS
+        if not amount.is_finite() or not 0 <= amount <= MAX_COST or not countable:
+            _bad_argument(plpy, f"invalid cost for {item['api_name']}: {item!r}"[:300], hint)
         names.append(item["api_name"])
         amounts.append(amount)
         counts.append(count)
@@ -110,9 +116,11 @@ def apply(plpy, webhook_id, lead_id, stage, result, costs, error) -> str:
             plpy, "result is too large", f"Keep a stage result under {MAX_RESULT_BYTES} bytes."
         )
     data = json.loads(result or "{}")
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not isinstance(data.get("lead", {}), dict):
         _bad_argument(
-            plpy, "result must be a JSON object", 'Pass e.g. {"business_verified": true}.'
+            plpy,
+            "result must be a JSON object, and its lead key an object of lead columns",
+            'Pass e.g. {"business_verified": true, "lead": {"phone": "+1 619 555 0100"}}.',
         )
     cost_rows = _parse_costs(plpy, costs)
 
@@ -182,7 +190,7 @@ def configure_scoring(plpy, weights: str | None, threshold: int | None) -> str:
             raise ValueError("weights must be a JSON object of factor: weight")
         # Scoring an empty lead validates both, with scoring's own messages.
         scoring.score({}, parsed, threshold)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         _bad_argument(
             plpy,
             str(exc),

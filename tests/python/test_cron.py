@@ -15,7 +15,7 @@ def test_run_delivery_delivers_for_the_given_time(db, sink):
         "select prospectpro._emit('campaign_lifecycle', jsonb_build_object('n', n))"
         " from generate_series(1, 250) n"
     )
-    db.execute("call prospectpro.run_delivery(2, 100)")
+    db.execute("call prospectpro.run_delivery(4, 100)")
     assert len(sink.received) == 250
     assert db.execute(
         "select count(*) from prospectpro.outbox where status = 'delivered'"

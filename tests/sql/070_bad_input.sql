@@ -153,11 +153,6 @@ select pg_temp.refused(t.statement, t.what) from (
     )
 ) as t (statement, what);
 
-select todo_start(
-    'configure_endpoint validates neither NULLs inside nor the shape of retry_schedule, '
-    || 'nor the length or characters of url, token and signing_secret: deliver_due then '
-    || 'fails every round (TypeError, binascii.Error, UnicodeEncodeError)'
-);
 select pg_temp.refused(t.statement, t.what) from (
     values
     (
@@ -189,7 +184,6 @@ select pg_temp.refused(t.statement, t.what) from (
         'a whsec_ secret that is not base64 (deliver_due: binascii.Error)'
     )
 ) as t (statement, what);
-select todo_end();
 
 -- enable_endpoint
 select pg_temp.refused(t.statement, t.what) from (
@@ -199,27 +193,17 @@ select pg_temp.refused(t.statement, t.what) from (
 ) as t (statement, what);
 
 -- deliver_due and run_delivery
-select todo_start(
-    'deliver_due raises its bad-argument error with plpy.error() and no SQLSTATE: '
-    || 'XX000 (internal_error) instead of 22023'
-);
 select pg_temp.refused(t.statement, t.what) from (
     values
     ($$select prospectpro.deliver_due(null)$$, 'null max_events'),
     ($$select prospectpro.deliver_due(-1)$$, 'negative max_events'),
     ($$select prospectpro.deliver_due(10001)$$, '10001 max_events')
 ) as t (statement, what);
-select todo_end();
-select todo_start(
-    'run_delivery does not check max_seconds: null never ends (the deadline is null), '
-    || 'Infinity fails with "interval out of range" and no hint'
-);
 select pg_temp.refused(t.statement, t.what) from (
     values
     ($$call prospectpro.run_delivery(null)$$, 'null max_seconds'),
     ($$call prospectpro.run_delivery('Infinity')$$, 'infinite max_seconds')
 ) as t (statement, what);
-select todo_end();
 
 -- redeliver, both overloads, and discard
 select pg_temp.refused(t.statement, t.what) from (
@@ -308,11 +292,6 @@ select pg_temp.refused(t.statement, t.what) from (
     )
 ) as t (statement, what);
 
-select todo_start(
-    'apply_enrichment checks costs and result only partly: an api_name or amount the '
-    || 'table refuses, request_count true, or result.lead not an object reach SQL or '
-    || 'Python unchecked and fail without a hint'
-);
 select pg_temp.refused(t.statement, t.what) from (
     values
     (
@@ -336,7 +315,6 @@ select pg_temp.refused(t.statement, t.what) from (
         'result.lead not an object (AttributeError)'
     )
 ) as t (statement, what);
-select todo_end();
 
 -- configure_scoring
 select pg_temp.refused(t.statement, t.what) from (
@@ -349,12 +327,10 @@ select pg_temp.refused(t.statement, t.what) from (
     ($$select prospectpro.configure_scoring(null, 101)$$, 'threshold over 100')
 ) as t (statement, what);
 
-select todo_start('configure_scoring turns a weight above float range into an OverflowError');
 select pg_temp.refused(t.statement, t.what) from (
     values
     ($$select prospectpro.configure_scoring('{"rating": 1e400}')$$, 'a weight of 1e400')
 ) as t (statement, what);
-select todo_end();
 
 -- set_campaign_status
 select pg_temp.refused(t.statement, t.what) from (
@@ -371,10 +347,6 @@ select pg_temp.refused(t.statement, t.what) from (
     ($$select prospectpro.set_campaign_status(7002, 'paused')$$, 'paused is the guard''s')
 ) as t (statement, what);
 
-select todo_start(
-    'set_campaign_status does not bound reason: a 1 MB reason queues a 1 MB '
-    || 'campaign_lifecycle event, which the receiver (64 kB limit) refuses until it is dead'
-);
 select pg_temp.refused(t.statement, t.what) from (
     values
     (
@@ -382,7 +354,6 @@ select pg_temp.refused(t.statement, t.what) from (
         'a 1 MB reason'
     )
 ) as t (statement, what);
-select todo_end();
 
 -- set_cost_threshold and set_api_rate_limit
 select pg_temp.refused(t.statement, t.what) from (

@@ -1,0 +1,56 @@
+"""Smoke test of the benchmark suite (make bench): its fast sink and its
+helpers, and the latency benchmark in --quick mode on the test cluster."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from prospectpro.bench import latency
+from prospectpro.bench.common import Bench, Result, alternate, percentile, table
+from prospectpro.bench.fastsink import FastSink, capacity
+
+
+def test_fast_sink_counts_requests_connections_and_event_numbers():
+    async def post(url: str, numbers: range) -> None:
+        async with httpx.AsyncClient() as client:  # one keep-alive connection each
+            for n in numbers:
+                answer = await client.post(url, content=f'{{"n": {n}, "x": 1}}')
+                assert answer.status_code == 200
+
+    async def five_clients(url: str) -> None:
+        await asyncio.gather(*(post(url, range(i, 50, 5)) for i in range(5)))
+
+    with FastSink() as sink:
+        asyncio.run(five_clients(sink.url))
+        stats = sink.stats()  # control requests are not counted
+        assert stats["requests"] == 50
+        assert stats["max_connections"] == 5
+        assert sorted(n for n, _ in sink.arrivals()) == list(range(50))
+        sink.reset()
+        assert sink.stats()["requests"] == 0
+        answered = capacity(sink.url, connections=4, seconds=0.2)
+        assert answered > 0
+        assert sink.wait_for(answered, timeout=5)["requests"] == answered
+
+
+def test_helpers():
+    assert percentile([5, 1, 4, 2, 3], 50) == 3
+    assert percentile(list(range(1, 101)), 99) == 99
+    calls = []
+    samples = alternate(3, {"a": lambda: calls.append("a") or 1.0, "b": lambda: [2.0, 3.0]}, "x")
+    assert calls == ["a"] * 3
+    assert samples == {"a": [1.0] * 3, "b": [2.0, 3.0] * 3}
+    lines = table([Result("one", "1 x", ">= 1", True), Result("two", "0 x", ">= 1", False)])
+    assert lines.splitlines()[2].split() == ["one", "1", "x", ">=", "1", "pass"]
+    assert lines.splitlines()[3].endswith("FAIL")
+
+
+def test_latency_benchmark_quick(cluster):
+    (result,) = latency.run(Bench(cluster, quick=True, profile=False))
+    data = result.data
+    assert data["events"] == latency.RATE * 5  # every one arrived, or run() raises
+    assert 150 < data["emitted_per_second"] < 250
+    assert 0 < data["p50_ms"] <= data["p99_ms"] <= data["max_ms"]
+    assert data["commit_to_send_p50_ms"] < data["p50_ms"]
+    assert result.passed is not None
