@@ -222,6 +222,8 @@ returns integer
 language plpython3u
 security definer
 set search_path = pg_catalog, pg_temp
+-- A round's queries are small; compiling them costs more than it saves.
+set jit = off
 as $python$
 #PROSPECTPRO_IMPORT
 from prospectpro_pl import delivery

@@ -83,7 +83,9 @@ create table prospectpro.outbox (
     delivered_at timestamptz,
     last_error text
 );
-create index outbox_due on prospectpro.outbox (next_attempt_at)
+-- Matches the claim's order: a round reads its batch off the front of the
+-- index instead of sorting the whole backlog.
+create index outbox_due on prospectpro.outbox (next_attempt_at, id)
 where status = 'pending';
 create index outbox_dead on prospectpro.outbox (webhook_type, created_at)
 where status = 'dead';

@@ -9,6 +9,7 @@ attempt is made again, with the same webhook-id, and nothing is lost.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from . import plans, retry, signing
 from .transport import Request, Transport
@@ -26,7 +27,7 @@ select o.id, o.webhook_id::text as webhook_id, o.webhook_type,
        o.payload::text as body, o.attempts
 from prospectpro.outbox as o
 where o.status = 'pending'
-  and o.next_attempt_at <= pg_catalog.clock_timestamp()
+  and o.next_attempt_at <= $3
   and o.webhook_type = any($1)
   and (o.ordering_key is null or not exists (
       select from prospectpro.outbox as earlier
@@ -90,8 +91,13 @@ def deliver_due(plpy, max_events: int) -> int:
         )
     config = endpoints(plpy)
 
+    # The time bound is a parameter, not clock_timestamp(), so that the kept
+    # plan can use outbox_due's order and stop after the batch.
+    due_by = datetime.now(UTC)
+
     def claim(types: list[str], limit: int) -> list:
-        return list(plans.run(plpy, CLAIM_SQL, ["text[]", "integer"], [types, limit]))
+        types_ = ["text[]", "integer", "timestamptz"]
+        return list(plans.run(plpy, CLAIM_SQL, types_, [types, limit, due_by]))
 
     # A closed breaker sends what is due; an open one a single probe per interval.
     closed = [t for t, c in config.items() if c["breaker_state"] == "closed"]
