@@ -21,15 +21,11 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from .app import ROUTES
 from .cluster import Cluster
-from .standins import STANDIN_HUNTER_KEY, STANDIN_PLACES_KEY, running_standins
+from .standins import provider_env, running_standins
 
 TOKEN = "demo-token"
-ROUTES = {
-    "lead_enrichment": "lead-enrichment",
-    "cost_alert": "cost-alert",
-    "campaign_lifecycle": "campaign-lifecycle",
-}
 KINDS = [
     "Taqueria", "Sushi Bar", "Pizzeria", "Cafe", "Bistro", "Fish Tacos", "Brewing Co",
     "Noodle House", "Grill", "Bakery",
@@ -141,10 +137,7 @@ class Demo:
         env = {
             "DATABASE_URL": dsn,
             "WEBHOOK_AUTH_TOKEN": TOKEN,
-            "GOOGLE_PLACES_BASE_URL": standins,
-            "GOOGLE_PLACES_API_KEY": STANDIN_PLACES_KEY,
-            "HUNTER_BASE_URL": standins,
-            "HUNTER_API_KEY": STANDIN_HUNTER_KEY,
+            **provider_env(standins),
             "EXPORT_DIR": str(self.export_dir),
             "LOG_LEVEL": "ERROR",
         }
@@ -156,10 +149,10 @@ class Demo:
         step(f"{self.workers} delivery worker(s) running")
 
         with psycopg.connect(dsn, autocommit=True) as db:
-            for webhook_type, route in ROUTES.items():
+            for webhook_type, path in ROUTES.items():
                 db.execute(
                     "select prospectpro.configure_endpoint(%s, %s, %s)",
-                    (webhook_type, f"{receiver}/api/webhooks/{route}", TOKEN),
+                    (webhook_type, receiver + path, TOKEN),
                 )
             campaign_id = db.execute(
                 "insert into prospectpro.campaigns (name, target_count, budget_limit)"

@@ -591,6 +591,16 @@ def _listen(port: int) -> tuple[socket.socket, str]:
     return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
+def provider_env(base_url: str) -> dict[str, str]:
+    """The receiver's provider settings that point it at stand-ins serving ``base_url``."""
+    return {
+        "GOOGLE_PLACES_BASE_URL": base_url,
+        "GOOGLE_PLACES_API_KEY": STANDIN_PLACES_KEY,
+        "HUNTER_BASE_URL": base_url,
+        "HUNTER_API_KEY": STANDIN_HUNTER_KEY,
+    }
+
+
 @contextlib.contextmanager
 def running_standins(
     port: int = 0, *, places_key: str = STANDIN_PLACES_KEY, hunter_key: str = STANDIN_HUNTER_KEY

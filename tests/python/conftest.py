@@ -13,17 +13,13 @@ import time
 import httpx
 import psycopg
 import pytest
+from prospectpro.app import ROUTES
 from prospectpro.cluster import Cluster
 from prospectpro.sink import Sink
-from prospectpro.standins import STANDIN_HUNTER_KEY, STANDIN_PLACES_KEY, running_standins
+from prospectpro.standins import provider_env, running_standins
 
 TEMPLATE = "prospectpro_template"
 TOKEN = "e2e-token"
-ROUTES = {
-    "lead_enrichment": "lead-enrichment",
-    "cost_alert": "cost-alert",
-    "campaign_lifecycle": "campaign-lifecycle",
-}
 _names = itertools.count()
 
 
@@ -147,16 +143,13 @@ def start_pipeline(db, standins, start_receiver, start_worker):
     def start(**env: str) -> str:
         base = start_receiver(
             WEBHOOK_AUTH_TOKEN=TOKEN,
-            GOOGLE_PLACES_BASE_URL=standins,
-            GOOGLE_PLACES_API_KEY=STANDIN_PLACES_KEY,
-            HUNTER_BASE_URL=standins,
-            HUNTER_API_KEY=STANDIN_HUNTER_KEY,
+            **provider_env(standins),
             **env,
         )
-        for webhook_type, route in ROUTES.items():
+        for webhook_type, path in ROUTES.items():
             db.execute(
                 "select prospectpro.configure_endpoint(%s, %s, %s)",
-                (webhook_type, f"{base}/api/webhooks/{route}", TOKEN),
+                (webhook_type, base + path, TOKEN),
             )
         start_worker()
         return base

@@ -16,7 +16,7 @@ from collections import Counter
 import httpx
 
 from ..demo import lead_names
-from ..standins import STANDIN_HUNTER_KEY, STANDIN_PLACES_KEY
+from ..standins import provider_env
 from .common import (
     Bench,
     Processes,
@@ -90,10 +90,7 @@ def start_receiver(procs: Processes, dsn: str, standins: str, log) -> tuple[subp
     env = {
         "DATABASE_URL": dsn,
         "WEBHOOK_AUTH_TOKEN": TOKEN,
-        "GOOGLE_PLACES_BASE_URL": standins,
-        "GOOGLE_PLACES_API_KEY": STANDIN_PLACES_KEY,
-        "HUNTER_BASE_URL": standins,
-        "HUNTER_API_KEY": STANDIN_HUNTER_KEY,
+        **provider_env(standins),
         "LOG_LEVEL": "ERROR",
     }
     proc = procs.python(
