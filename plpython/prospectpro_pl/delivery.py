@@ -8,7 +8,6 @@ attempt is made again, with the same webhook-id, and nothing is lost.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 from . import plans, retry, signing
@@ -37,6 +36,8 @@ order by o.next_attempt_at, o.id
 limit $2
 for update of o skip locked
 """
+
+CLAIM_TYPES = ["text[]", "integer", "timestamptz"]
 
 LOG_SQL = """
 insert into prospectpro.delivery_attempts
@@ -95,9 +96,8 @@ def deliver_due(plpy, max_events: int) -> int:
     # plan can use outbox_due's order and stop after the batch.
     due_by = datetime.now(UTC)
 
-    def claim(types: list[str], limit: int) -> list:
-        types_ = ["text[]", "integer", "timestamptz"]
-        return list(plans.run(plpy, CLAIM_SQL, types_, [types, limit, due_by]))
+    def claim(webhook_types: list[str], limit: int) -> list:
+        return list(plans.run(plpy, CLAIM_SQL, CLAIM_TYPES, [webhook_types, limit, due_by]))
 
     # A closed breaker sends what is due; an open one a single probe per interval.
     closed = [t for t, c in config.items() if c["breaker_state"] == "closed"]
@@ -107,7 +107,7 @@ def deliver_due(plpy, max_events: int) -> int:
     if not events:
         return 0
 
-    now = int(time.time())
+    now = int(due_by.timestamp())
     requests = []
     for event in events:
         endpoint = config[event["webhook_type"]]
