@@ -73,7 +73,7 @@ def connections_reset(env: Env) -> None:
 def worker_killed(env: Env) -> None:
     env.configure()
     env.start_workers(2)
-    env.sink.answer(Fault(delay=0.2))  # rounds long enough to be caught in the middle
+    env.sink.answer(Fault(delay=0.5))  # rounds long enough to be caught in the middle
     signalled: set[int] = set()  # backends already doomed, or orphaned by a SIGKILL
     with env.holding():
         env.emit(2 * env.p.events)
