@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
+import threading
 import time
 
 import psycopg
@@ -259,3 +261,41 @@ def test_next_due_in_is_null_when_nothing_waits(db, sink):
     assert db.execute("select prospectpro.next_due_in()").fetchone() == (0,)
     deliver(db)
     assert 27 <= db.execute("select prospectpro.next_due_in()").fetchone()[0] <= 33
+
+
+@pytest.mark.parametrize(
+    ("answer", "excerpt"),
+    [
+        # chunked, with an interim 100 Continue before it
+        (
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\n"
+            b"transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+            "hello world",
+        ),
+        # no length: the body ends with the connection
+        (b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\ndone", "done"),
+        (b"HTTP/1.0 204 No Content\r\ncontent-length: 0\r\n\r\n", None),
+    ],
+)
+def test_answers_in_each_http_framing_are_read(db, answer, excerpt):
+    """The delivery client reads chunked, close-delimited and HTTP/1.0 answers."""
+    received = []
+
+    def serve(sock):
+        conn, _ = sock.accept()
+        with conn:
+            received.append(conn.recv(65536))
+            conn.sendall(answer)
+
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        thread = threading.Thread(target=serve, args=(sock,), daemon=True)
+        thread.start()
+        configure(db, f"http://127.0.0.1:{sock.getsockname()[1]}/in?x=1")
+        (event_id,) = emit(db)
+        assert deliver(db) == 1
+        thread.join(5)
+    assert received[0].startswith(b"POST /in?x=1 HTTP/1.1\r\nhost: 127.0.0.1:")
+    assert event(db, event_id)[0] == "delivered"
+    assert db.execute(
+        "select response_excerpt from prospectpro.webhook_logs where event_id = %s", (event_id,)
+    ).fetchone() == (excerpt,)
