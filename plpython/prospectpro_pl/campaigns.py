@@ -16,7 +16,6 @@ from .outbox import LEAD_COLUMNS, queue_leads, queue_lifecycle
 
 # Set (transaction-locally) by set_campaign_status() so that the event says why.
 REASON_SETTING = "prospectpro.reason"
-FINISHED = ("completed", "failed")
 # No enrichment events for leads of a campaign in these states.
 HALTED = ("paused", "cancelled")
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -97,36 +98,48 @@ def start_receiver(dsn, tmp_path):
     procs: list[subprocess.Popen] = []
 
     def start(**env: str) -> str:
-        port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prospectpro", "serve", "--port", str(port)],
-            env={
-                **os.environ,
-                "DATABASE_URL": dsn,
-                "LOG_LEVEL": "WARNING",
-                "EXPORT_DIR": str(tmp_path / "exports"),
-                **env,
-            },
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        proc, base = serve_receiver(dsn, tmp_path / "exports", env)
         procs.append(proc)
-        base = f"http://127.0.0.1:{port}"
-
-        def answering():
-            try:
-                return httpx.get(base + "/metrics", timeout=1).status_code == 200
-            except httpx.TransportError:
-                assert proc.poll() is None, "the receiver exited"
-                return False
-
-        wait_until(answering, timeout=20)
         return base
 
     yield start
     for proc in procs:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def serve_receiver(
+    dsn: str, export_dir, env: dict[str, str], log=None
+) -> tuple[subprocess.Popen, str]:
+    """`prospectpro serve` on a free loopback port, once it answers; its
+    stderr goes to the file ``log`` (or nowhere). Returns it and its URL."""
+    port = free_port()
+    with open(log or os.devnull, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prospectpro", "serve", "--port", str(port)],
+            env={
+                **os.environ,
+                "DATABASE_URL": dsn,
+                "LOG_LEVEL": "WARNING",
+                "EXPORT_DIR": str(export_dir),
+                **env,
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    base = f"http://127.0.0.1:{port}"
+
+    def answering():
+        try:
+            return httpx.get(base + "/metrics", timeout=1).status_code == 200
+        except httpx.TransportError:
+            assert proc.poll() is None, "the receiver exited" + (
+                f": {Path(log).read_text()}" if log else ""
+            )
+            return False
+
+    wait_until(answering, timeout=20)
+    return proc, base
 
 
 @pytest.fixture

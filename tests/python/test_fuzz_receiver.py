@@ -18,7 +18,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import httpx
 import psycopg
 import pytest
 import schemathesis
-from conftest import TEMPLATE, free_port, wait_until
+from conftest import TEMPLATE, serve_receiver
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -135,31 +134,8 @@ def world(cluster, tmp_path_factory):
     procs: list[subprocess.Popen] = []
 
     def serve(log: Path, env: dict[str, str]) -> str:
-        port = free_port()
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "prospectpro", "serve", "--port", str(port)],
-                env={
-                    **os.environ,
-                    "DATABASE_URL": dsn,
-                    "LOG_LEVEL": "WARNING",
-                    "EXPORT_DIR": str(work / "exports"),
-                    **env,
-                },
-                stdout=subprocess.DEVNULL,
-                stderr=out,
-            )
+        proc, base = serve_receiver(dsn, work / "exports", env, log)
         procs.append(proc)
-        base = f"http://127.0.0.1:{port}"
-
-        def answering() -> bool:
-            try:
-                return httpx.get(base + "/metrics", timeout=1).status_code == 200
-            except httpx.TransportError:
-                assert proc.poll() is None, log.read_text()
-                return False
-
-        wait_until(answering, timeout=20)
         return base
 
     try:
