@@ -68,24 +68,6 @@ after update on prospectpro.campaigns
 referencing old table as old_rows new table as new_rows
 for each statement execute function prospectpro.trigger_campaign_changed();
 
-create or replace function prospectpro.trigger_lead_deleted()
-returns trigger
-language plpython3u
-security definer
-set search_path = pg_catalog, pg_temp
-as $python$
-#PROSPECTPRO_IMPORT
-from prospectpro_pl import leads
-leads.on_delete(plpy)
-$python$;
-comment on function prospectpro.trigger_lead_deleted() is
-'Statement-level AFTER DELETE trigger on leads: keeps campaign lead counts right.';
-
-create or replace trigger _500_lead_deleted
-after delete on prospectpro.enhanced_leads
-referencing old table as old_rows
-for each statement execute function prospectpro.trigger_lead_deleted();
-
 create or replace function prospectpro.trigger_budget_guard()
 returns trigger
 language plpython3u

@@ -12,13 +12,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 from . import export, payloads, plans
-from .outbox import LEAD_COLUMNS, queue_leads, queue_lifecycle
 
 # Set (transaction-locally) by set_campaign_status() so that the event says why.
 REASON_SETTING = "prospectpro.reason"
-# No enrichment events for leads of a campaign in these states.
-HALTED = ("paused", "cancelled")
 
+# Lifecycle events of a campaign share an ordering key: they arrive in order.
+LIFECYCLE_SQL = """
+insert into prospectpro.outbox (webhook_type, payload, ordering_key)
+select 'campaign_lifecycle', p::jsonb, 'campaign:' || k
+from unnest($1::text[], $2::bigint[]) as e (p, k)
+"""
 CAMPAIGN_SQL = """
 select c.id, c.name, c.target_count, c.budget_limit, c.status,
        prospectpro._campaign_leads(c.id) as total_leads,
@@ -40,17 +43,24 @@ from unnest($1::bigint[], $2::int[], $3::int[]) as d (campaign_id, finished, qua
 where s.campaign_id = d.campaign_id
 returning s.campaign_id, s.finished_leads, s.last_milestone
 """
-COUNTS_SQL = """
-insert into prospectpro.campaign_lead_counts as n (campaign_id, slot, total_leads)
-select d.campaign_id, (pg_catalog.pg_backend_pid() % 16)::smallint, d.total
-from unnest($1::bigint[], $2::int[]) as d (campaign_id, total)
-where exists (select from prospectpro.campaigns as c where c.id = d.campaign_id)
-on conflict (campaign_id, slot) do update set total_leads = n.total_leads + excluded.total_leads
-"""
 MILESTONE_SQL = "update prospectpro.campaign_stats set last_milestone = $2 where campaign_id = $1"
 STATUS_SQL = """
 update prospectpro.campaigns set status = $2
 where id = any($1) and status = any($3)
+"""
+# The same lead payload as the capture triggers build (prospectpro._lead_payload).
+RESUME_SQL = """
+insert into prospectpro.outbox (webhook_type, payload)
+select 'lead_enrichment', prospectpro._lead_payload(
+    n.id, n.campaign_id, n.business_name, n.confidence_score, n.is_qualified,
+    n.enrichment_stage, 'stage_changed'
+)
+from prospectpro.enhanced_leads as n
+where n.campaign_id = any($1) and n.enrichment_stage not in ('completed', 'failed')
+  and not exists (select from prospectpro.outbox as o
+    where o.status = 'pending' and o.webhook_type = 'lead_enrichment'
+    and (o.payload ->> 'lead_id')::bigint = n.id)
+order by n.id
 """
 REASON_SQL = "select pg_catalog.set_config('prospectpro.reason', $1, true)"
 EXPORT_ROWS_SQL = """
@@ -82,9 +92,10 @@ def transitions(plpy) -> dict[tuple[str, str], str]:
 
 def _emit(plpy, events: list[tuple[dict, str, dict]]) -> None:
     """Queue (campaign row, lifecycle event, extra event data) triples, in order."""
-    queue_lifecycle(
-        plpy,
-        [
+    if not events:
+        return
+    texts = [
+        payloads.to_json(
             payloads.campaign_lifecycle(
                 row,
                 event,
@@ -94,9 +105,11 @@ def _emit(plpy, events: list[tuple[dict, str, dict]]) -> None:
                 processing_cost=row["spend"],
                 **extra,
             )
-            for row, event, extra in events
-        ],
-    )
+        )
+        for row, event, extra in events
+    ]
+    keys = [row["id"] for row, _, _ in events]
+    plans.run(plpy, LIFECYCLE_SQL, ["text[]", "bigint[]"], [texts, keys])
 
 
 def _campaigns(plpy, ids) -> list[dict]:
@@ -169,18 +182,7 @@ def _under_budget(row: dict) -> bool:
 
 def _resume_leads(plpy, ids: list[int]) -> None:
     """Re-announce the leads a pause held back: those mid-pipeline with no event waiting."""
-    rows = plans.run(
-        plpy,
-        f"select {LEAD_COLUMNS} from prospectpro.enhanced_leads as n"
-        " where n.campaign_id = any($1) and n.enrichment_stage not in ('completed', 'failed')"
-        " and not exists (select from prospectpro.outbox as o"
-        "   where o.status = 'pending' and o.webhook_type = 'lead_enrichment'"
-        "   and (o.payload ->> 'lead_id')::bigint = n.id)"
-        " order by n.id",
-        ["bigint[]"],
-        [ids],
-    )
-    queue_leads(plpy, rows, "stage_changed")
+    plans.run(plpy, RESUME_SQL, ["bigint[]"], [ids])
 
 
 def _export(plpy, campaign_id: int) -> None:
@@ -194,36 +196,25 @@ def _export(plpy, campaign_id: int) -> None:
     )
 
 
-def lead_progress(plpy, deltas: dict[int, dict], statuses: dict[int, str]) -> None:
-    """Apply per-campaign lead count changes; start, advance and complete campaigns.
+def lead_progress(plpy, starting: list[int], changes: dict[int, tuple[int, int]]) -> None:
+    """Start campaigns that got their first leads; advance and complete campaigns.
 
-    ``deltas``: campaign_id -> changes of total, finished and qualified leads
-    (negative for leads gone); ``statuses``: the campaigns' status as the
-    statement saw it. A campaign still 'created' starts processing with its
-    first lead; each of the 25/50/75 % milestones of finished leads is
-    announced once, in order, even when one statement jumps over several;
-    reaching the target completes the campaign. Only a change of finished or
-    qualified leads locks the campaign's stats row.
+    ``starting``: campaigns that received leads, as the capture trigger saw
+    them still 'created'; ``changes``: campaign_id -> changes of its finished
+    and qualified leads (negative for leads gone). Each of the 25/50/75 %
+    milestones of finished leads is announced once, in order, even when one
+    statement jumps over several; reaching the target completes the campaign.
+    Only here is a campaign's stats row locked: lead counts are kept by the
+    capture triggers, per slot.
     """
-    counted = [cid for cid, d in deltas.items() if d["total"]]
-    if counted:
-        totals = [deltas[cid]["total"] for cid in counted]
-        plans.run(plpy, COUNTS_SQL, ["bigint[]", "int[]"], [counted, totals])
-    starting = [
-        cid for cid, d in deltas.items() if d["total"] > 0 and statuses.get(cid) == "created"
-    ]
     if starting:
         set_status(plpy, starting, "processing", "first leads arrived", ("created",))
-    progress = [(cid, d) for cid, d in deltas.items() if d["finished"] or d["qualified"]]
-    if not progress:
+    if not changes:
         return
-    stats = plans.run(
-        plpy,
-        STATS_SQL,
-        ["bigint[]", "int[]", "int[]"],
-        [[cid for cid, _ in progress], [d["finished"] for _, d in progress],
-         [d["qualified"] for _, d in progress]],
-    )  # fmt: skip
+    ids = list(changes)
+    finished = [changes[cid][0] for cid in ids]
+    qualified = [changes[cid][1] for cid in ids]
+    stats = plans.run(plpy, STATS_SQL, ["bigint[]", "int[]", "int[]"], [ids, finished, qualified])
     rows = {row["id"]: row for row in _campaigns(plpy, [s["campaign_id"] for s in stats])}
     events, completing = [], []
     for s in stats:

@@ -1,4 +1,7 @@
-"""The three webhook payloads, built from plain values.
+"""The cost_alert and campaign_lifecycle payloads, built from plain values.
+
+(lead_enrichment payloads are built in SQL by prospectpro._lead_payload, on
+the capture triggers' hot path.)
 
 Their keys are a public contract: receivers parse them, so keys may be added
 but never renamed or removed. Values come straight from the database, so money
@@ -14,7 +17,6 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-LEAD_EVENTS = ("lead_created", "stage_changed")
 ALERT_TYPES = ("daily_spend", "cost_per_lead", "rate_limit", "spending_anomaly")
 SEVERITIES = ("warning", "critical")
 LIFECYCLE_EVENTS = (
@@ -29,7 +31,6 @@ LIFECYCLE_EVENTS = (
     "resumed",
 )
 MILESTONES = (25, 50, 75)
-TRIGGER_SOURCE = "database_trigger"
 
 CENTS = Decimal("0.01")
 # Cost per lead is a fraction of a cent for cheap APIs: cents would round it away.
@@ -61,74 +62,6 @@ def timestamp(value: datetime | str | None = None) -> str:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
-
-
-def lead_enrichment(
-    lead: Mapping[str, Any], event: str, trigger_time: datetime | str | None = None
-) -> dict[str, Any]:
-    """The lead_enrichment payload of one lead.
-
-    ``lead`` is a prospectpro.enhanced_leads row; its keys id, campaign_id,
-    business_name, confidence_score, is_qualified and enrichment_stage are read
-    and any others ignored. ``event`` is "lead_created" or "stage_changed".
-    """
-    _check(event, LEAD_EVENTS, "lead event")
-    return _lead_payload(lead, event, timestamp(trigger_time))
-
-
-def lead_enrichment_batch(
-    leads: Iterable[Mapping[str, Any]], event: str, trigger_time: datetime | str | None = None
-) -> list[str]:
-    """JSON texts of the lead_enrichment payloads of every lead one statement wrote.
-
-    The statement-level trigger's hot path (100,000 rows in one INSERT): the
-    text is the same as to_json(lead_enrichment(...)), but everything the
-    leads share is encoded once and only their own values per row.
-    """
-    _check(event, LEAD_EVENTS, "lead event")
-    # Sorted, the keys are campaign_id, enrichment_stage, lead_data, lead_id,
-    # then webhook_metadata and webhook_type, which all the leads share.
-    shared = _encode(
-        {
-            "webhook_metadata": _metadata(event, timestamp(trigger_time)),
-            "webhook_type": "lead_enrichment",
-        }
-    )
-    template = (
-        '{"campaign_id":%d,"enrichment_stage":%s,"lead_data":{"business_name":%s,'
-        '"confidence_score":%d,"is_qualified":%s},"lead_id":%d,' + shared[1:].replace("%", "%%")
-    )
-    return [
-        template
-        % (
-            lead["campaign_id"],
-            _encode(lead["enrichment_stage"]),
-            _encode(lead["business_name"]),
-            lead["confidence_score"],
-            "true" if lead["is_qualified"] else "false",
-            lead["id"],
-        )
-        for lead in leads
-    ]
-
-
-def _lead_payload(lead: Mapping[str, Any], event: str, stamp: str) -> dict[str, Any]:
-    return {
-        "lead_id": int(lead["id"]),
-        "campaign_id": int(lead["campaign_id"]),
-        "webhook_type": "lead_enrichment",
-        "enrichment_stage": lead["enrichment_stage"],
-        "lead_data": {
-            "business_name": lead["business_name"],
-            "confidence_score": int(lead["confidence_score"]),
-            "is_qualified": bool(lead["is_qualified"]),
-        },
-        "webhook_metadata": _metadata(event, stamp),
-    }
-
-
-def _metadata(event: str, stamp: str) -> dict[str, str]:
-    return {"trigger_time": stamp, "trigger_source": TRIGGER_SOURCE, "event": event}
 
 
 def cost_alert(

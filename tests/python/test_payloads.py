@@ -1,5 +1,6 @@
 import itertools
 import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -44,6 +45,14 @@ LIFECYCLE_CONTRACT = {
     "event_data": {"old_status": "processing", "new_status": "completed"},
 }
 
+LEAD_COLUMNS = (
+    "id",
+    "campaign_id",
+    "business_name",
+    "confidence_score",
+    "is_qualified",
+    "enrichment_stage",
+)
 LEAD = {
     "id": 123,
     "campaign_id": 7,
@@ -51,7 +60,6 @@ LEAD = {
     "confidence_score": 85,
     "is_qualified": False,
     "enrichment_stage": "stage1",
-    "website": "https://joes.example",
 }
 CAMPAIGN = {
     "id": 456,
@@ -80,8 +88,13 @@ def assert_contract(payload, contract, extras):
     assert tree == expected
 
 
-def lead_payload(**changes):
-    return payloads.lead_enrichment({**LEAD, **changes}, "lead_created", "2024-01-01T10:00:00Z")
+def lead_payload(db, event="lead_created"):
+    """The lead payload the capture triggers build in SQL, and the statement's time."""
+    return db.execute(
+        "select prospectpro._lead_payload(%s, %s, %s, %s, %s, %s, %s),"
+        " to_char(statement_timestamp() at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+        [LEAD[k] for k in LEAD_COLUMNS] + [event],
+    ).fetchone()
 
 
 def alert_payload(**changes):
@@ -114,8 +127,9 @@ def lifecycle_payload(event="completed", campaign=CAMPAIGN, **changes):
     return payloads.campaign_lifecycle(campaign, event, **args)
 
 
-def test_lead_enrichment_has_the_contract_keys_and_values():
-    payload = lead_payload()
+def test_lead_enrichment_has_the_contract_keys_and_values(db):
+    payload, now = lead_payload(db)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", now)
     assert_contract(payload, LEAD_CONTRACT, {(): ["campaign_id"], ("webhook_metadata",): ["event"]})
     assert payload == {
         "lead_id": 123,
@@ -128,11 +142,12 @@ def test_lead_enrichment_has_the_contract_keys_and_values():
             "is_qualified": False,
         },
         "webhook_metadata": {
-            "trigger_time": "2024-01-01T10:00:00Z",
+            "trigger_time": now,
             "trigger_source": "database_trigger",
             "event": "lead_created",
         },
     }
+    assert lead_payload(db, "stage_changed")[0]["webhook_metadata"]["event"] == "stage_changed"
 
 
 def test_cost_alert_has_the_contract_keys_and_values():
@@ -146,22 +161,6 @@ def test_campaign_lifecycle_has_the_contract_keys_and_values():
     payload = lifecycle_payload()
     assert_contract(payload, LIFECYCLE_CONTRACT, {})
     assert payload == LIFECYCLE_CONTRACT
-
-
-def test_batch_gives_each_lead_its_payload_with_one_trigger_time():
-    leads = [{**LEAD, "id": i, "confidence_score": i % 101} for i in range(10_000)]
-    texts = payloads.lead_enrichment_batch(leads, "stage_changed", "2024-03-05 06:07:08.9+01")
-    assert len(texts) == 10_000
-    assert texts[42] == payloads.to_json(
-        payloads.lead_enrichment(leads[42], "stage_changed", "2024-03-05T05:07:08Z")
-    )
-    decoded = [json.loads(t) for t in texts]
-    assert [d["lead_id"] for d in decoded] == list(range(10_000))
-    assert {d["webhook_metadata"]["trigger_time"] for d in decoded} == {"2024-03-05T05:07:08Z"}
-
-
-def test_batch_of_no_leads_is_empty():
-    assert payloads.lead_enrichment_batch([], "lead_created") == []
 
 
 @pytest.mark.parametrize(
@@ -231,13 +230,6 @@ def test_cost_alert_defaults_lists_to_empty():
 def test_cost_alert_rejects_bad_values(changes, message):
     with pytest.raises(ValueError, match=message):
         alert_payload(**changes)
-
-
-def test_lead_event_must_be_known():
-    with pytest.raises(ValueError, match="expected one of lead_created, stage_changed"):
-        payloads.lead_enrichment(LEAD, "lead_deleted")
-    with pytest.raises(ValueError, match="unknown lead event"):
-        payloads.lead_enrichment_batch([LEAD], "updated")
 
 
 def test_lifecycle_progress_carries_its_milestone_and_percentage():
@@ -336,26 +328,3 @@ def test_alert_amounts_are_cents_of_the_exact_values(threshold, current):
     assert Decimal(str(payload["current_value"])) == current.quantize(cents, "ROUND_HALF_UP")
     exceeded = (current - threshold).quantize(cents, "ROUND_HALF_UP")
     assert Decimal(str(payload["threshold_exceeded_by"])) == exceeded
-
-
-@given(
-    st.lists(
-        st.fixed_dictionaries(
-            {
-                "id": st.integers(1, 2**63 - 1),
-                "campaign_id": st.integers(1, 2**63 - 1),
-                "business_name": st.text(min_size=1),
-                "confidence_score": st.integers(0, 100),
-                "is_qualified": st.booleans(),
-                "enrichment_stage": st.sampled_from(["stage1", "stage4", "completed", "failed"]),
-            }
-        ),
-        max_size=5,
-    ),
-    st.sampled_from(payloads.LEAD_EVENTS),
-)
-def test_batch_texts_are_exactly_those_of_the_single_builder(leads, event):
-    stamp = "2024-03-05T05:07:08Z"
-    assert payloads.lead_enrichment_batch(leads, event, stamp) == [
-        payloads.to_json(payloads.lead_enrichment(lead, event, stamp)) for lead in leads
-    ]
