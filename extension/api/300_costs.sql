@@ -57,6 +57,21 @@ from prospectpro_pl import costs
 costs.on_change(plpy, TD["event"])
 $python$;
 
+create or replace function prospectpro.rebuild_cost_windows()
+returns bigint
+language plpython3u
+security definer
+set search_path = pg_catalog, pg_temp
+as $python$
+#PROSPECTPRO_IMPORT
+from prospectpro_pl import costs
+return costs.rebuild(plpy)
+$python$;
+comment on function prospectpro.rebuild_cost_windows() is
+'Recompute the running cost aggregates from api_costs, after costs were loaded with the '
+'triggers off (session_replication_role = replica); returns the number of windows. '
+'Cost writers wait until it commits; no alerts are raised.';
+
 create or replace function prospectpro._cost_windows_clear()
 returns trigger
 language plpgsql

@@ -60,7 +60,8 @@ prospectpro.set_api_rate_limit(text, integer),
 prospectpro.configure_anomaly_detection(text, integer),
 prospectpro.acknowledge_alert(bigint, text),
 prospectpro.resolve_alert(bigint, text),
-prospectpro.resolve_expired_alerts()
+prospectpro.resolve_expired_alerts(),
+prospectpro.rebuild_cost_windows()
 to prospectpro_admin;
 
 grant select on

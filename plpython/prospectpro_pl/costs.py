@@ -125,6 +125,10 @@ order by u.scope, u.kind, u.window_start, u.api_name
 SOURCES = {
     "INSERT": "select campaign_id, api_name, created_at, cost, request_count from new_rows",
     "DELETE": "select campaign_id, api_name, created_at, -cost, -request_count from old_rows",
+    # rebuild(): the whole ledger, as if each statement had been seen.
+    "REBUILD": """
+        select campaign_id, api_name, created_at, cost, request_count from prospectpro.api_costs
+    """,
     "UPDATE": """
         select d.* from old_rows as o
         join new_rows as n on o.id = n.id
@@ -418,6 +422,18 @@ def on_change(plpy, event: str) -> None:
     rewriting the record of it.
     """
     _windows(plpy, event)
+
+
+def rebuild(plpy) -> int:
+    """Recompute every window from api_costs; returns how many windows there are.
+
+    For costs loaded with the triggers off (session_replication_role =
+    replica). Writers of costs wait meanwhile; no alert is raised for history.
+    """
+    plpy.execute("lock table prospectpro.api_costs in share mode")
+    plpy.execute("delete from prospectpro.cost_windows")
+    _windows(plpy, "REBUILD")
+    return plpy.execute("select count(*) as n from prospectpro.cost_windows")[0]["n"]
 
 
 def _raise(plpy, candidates: list[Candidate]) -> None:
