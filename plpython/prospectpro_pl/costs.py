@@ -83,8 +83,13 @@ THRESHOLD_HINT = (
 # Each cost row counts in up to 16 windows: scope (global, its campaign) x
 # kind (minute, hour, day, total) x API (all, its own). Rows are upserted in
 # key order, so concurrent statements lock them in the same order.
+#
+# The big query is a kept plan: a statement's rows reach it as arrays, which
+# one small query per statement (SOURCES, on the transition tables) gathers.
 UPSERT_SQL = """
-with delta (campaign_id, api_name, created_at, cost, request_count) as ({source}),
+with delta (campaign_id, api_name, created_at, cost, request_count) as (
+    select * from unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::numeric[], $5::bigint[])
+),
 parts as (
     select s.scope, k.kind, a.api_name, d.cost, d.request_count,
            case k.kind when 'total' then '-infinity'::timestamptz
@@ -119,6 +124,12 @@ from upserted as u
 where (u.api_name = '' and u.kind <> 'minute')
    or (u.scope = 'global' and u.kind = 'minute' and u.api_name <> '')
 order by u.scope, u.kind, u.window_start, u.api_name
+"""
+UPSERT_TYPES = ["bigint[]", "text[]", "timestamptz[]", "numeric[]", "bigint[]"]
+GATHER_SQL = """
+select array_agg(d.c) as c, array_agg(d.a) as a, array_agg(d.t) as t, array_agg(d.v) as v,
+       array_agg(d.r) as r
+from ({source}) as d (c, a, t, v, r)
 """
 # What each statement adds to the windows: an insert its rows, a delete minus
 # its rows, an update minus the old and plus the new version of changed rows.
@@ -374,8 +385,12 @@ def evaluate(
 
 
 def _windows(plpy, event: str) -> list[Window]:
-    # Transition tables are new per statement: this query is not cached.
-    return [Window(**row) for row in plpy.execute(UPSERT_SQL.format(source=SOURCES[event]))]
+    # Transition tables are new per statement: only the gathering is planned each time.
+    rows = plpy.execute(GATHER_SQL.format(source=SOURCES[event]))[0]
+    if rows["c"] is None:
+        return []
+    arrays = [rows[k] for k in "catvr"]
+    return [Window(**row) for row in plans.run(plpy, UPSERT_SQL, UPSERT_TYPES, arrays)]
 
 
 def _settings(plpy) -> tuple[str, int]:
