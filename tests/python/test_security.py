@@ -54,7 +54,8 @@ EXECUTE_GRANTS = {
         "configure_endpoint", "enable_endpoint", "redeliver", "schedule_delivery",
         "configure_scoring", "set_cost_threshold", "set_api_rate_limit",
         "configure_anomaly_detection", "acknowledge_alert", "resolve_alert",
-        "resolve_expired_alerts", "prune", "discard", "schedule_maintenance",
+        "resolve_expired_alerts", "rebuild_cost_windows", "prune", "discard",
+        "schedule_maintenance",
     },
 }  # fmt: skip
 
