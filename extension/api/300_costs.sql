@@ -1,8 +1,22 @@
 -- Cost monitoring: every statement writing api_costs keeps the running
--- aggregates (cost_windows) exact, and an insert is checked against the cost
+-- aggregates (cost_window_slots, read as cost_windows) exact, and an insert is checked against the cost
 -- rules (daily_spend, cost_per_lead, rate_limit, spending_anomaly), raising
 -- alerts and queueing cost_alert events. The rules are documented in
 -- plpython/prospectpro_pl/costs.py.
+
+create or replace view prospectpro.cost_windows as
+select
+    w.scope,
+    w.kind,
+    w.window_start,
+    w.api_name,
+    sum(w.spend)::numeric(18, 4) as spend,
+    sum(w.requests)::bigint as requests
+from prospectpro.cost_window_slots as w
+group by w.scope, w.kind, w.window_start, w.api_name;
+comment on view prospectpro.cost_windows is
+'Running sums of api_costs per scope (global, campaign:<id>), UTC window (minute, hour, day; '
+'total starts at -infinity) and API (api_name '''' is all APIs), kept by triggers on api_costs.';
 
 create or replace function prospectpro.resolve_expired_alerts()
 returns integer
@@ -79,7 +93,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    truncate prospectpro.cost_windows;
+    truncate prospectpro.cost_window_slots;
     return null;
 end
 $$;
@@ -110,12 +124,10 @@ stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-    select coalesce((
-        select w.spend from prospectpro.cost_windows as w
-        where
-            w.scope = 'campaign:' || _campaign_spend.campaign_id
-            and w.kind = 'total' and w.window_start = '-infinity' and w.api_name = ''
-    ), 0)
+    select coalesce(sum(w.spend), 0) from prospectpro.cost_window_slots as w
+    where
+        w.scope = 'campaign:' || _campaign_spend.campaign_id
+        and w.kind = 'total' and w.window_start = '-infinity' and w.api_name = ''
 $$;
 comment on function prospectpro._campaign_spend(bigint) is
 'Internal: a campaign''s spend so far in USD (0 if none), from the running aggregates.';

@@ -44,7 +44,7 @@ begin
         exit when deleted < batch_size;
     end loop;
     -- Minute windows serve the rate rule only; hours feed a day of anomaly history.
-    delete from prospectpro.cost_windows as w
+    delete from prospectpro.cost_window_slots as w
     where
         (w.kind = 'minute' and w.window_start < pg_catalog.now() - interval '1 hour')
         or (w.kind = 'hour' and w.window_start < least(cutoff, pg_catalog.now() - interval '2 days'));

@@ -38,13 +38,15 @@ spending_anomaly  spend of a UTC hour against the last N (24) earlier hours
                   pipeline idle overnight is compared with its busy hours.
                   Period: the hour.
 
-Concurrency: the upsert locks the window rows it touches, in key order (so
-statements never deadlock on them), until commit. A concurrent statement
-adding to the same window waits, then adds to the committed sum and, as READ
-COMMITTED takes a snapshot per query, sees the committed alerts: one crossing
-makes one alert, and the unique index behind ON CONFLICT DO NOTHING
-guarantees it. (Under REPEATABLE READ the waiting statement fails with a
-serialization error, to be retried.)
+Concurrency: each window is spread over 16 slots (cost_window_slots, by
+backend; cost_windows is their sum), so concurrent statements add to their
+own rows instead of queueing on the global windows, which every cost
+touches. A statement judges a window by its own slot plus the other slots as
+committed when it began: two concurrent statements that cross a threshold
+only together are both judged under it, and the next statement adding to
+that window raises the alert. Two that each cross it race to create the
+same alert: the unique index behind ON CONFLICT DO NOTHING keeps one. The
+upsert locks its slot's rows in key order, so statements never deadlock.
 """
 
 from __future__ import annotations
@@ -101,16 +103,29 @@ parts as (
     where s.scope is not null
 ),
 upserted as (
-    insert into prospectpro.cost_windows as w
-        (scope, kind, window_start, api_name, spend, requests)
-    select p.scope, p.kind, p.window_start, p.api_name, sum(p.cost), sum(p.request_count)
+    insert into prospectpro.cost_window_slots as w
+        (scope, kind, window_start, api_name, slot, spend, requests)
+    select p.scope, p.kind, p.window_start, p.api_name,
+           (pg_catalog.pg_backend_pid() % 16)::smallint, sum(p.cost), sum(p.request_count)
     from parts as p
     group by p.scope, p.kind, p.window_start, p.api_name
     having sum(p.cost) <> 0 or sum(p.request_count) <> 0
     order by p.scope, p.kind, p.window_start, p.api_name
-    on conflict (scope, kind, window_start, api_name) do update
+    on conflict (scope, kind, window_start, api_name, slot) do update
     set spend = w.spend + excluded.spend, requests = w.requests + excluded.requests
-    returning w.scope, w.kind, w.window_start, w.api_name, w.spend, w.requests
+    returning w.scope, w.kind, w.window_start, w.api_name, w.slot, w.spend, w.requests
+),
+-- This slot's new sums plus the other slots' as this statement's snapshot saw them.
+totals as (
+    select u.scope, u.kind, u.window_start, u.api_name,
+           u.spend + coalesce(o.spend, 0) as spend, u.requests + coalesce(o.requests, 0) as requests
+    from upserted as u
+    left join lateral (
+        select sum(x.spend) as spend, sum(x.requests) as requests
+        from prospectpro.cost_window_slots as x
+        where x.scope = u.scope and x.kind = u.kind and x.window_start = u.window_start
+          and x.api_name = u.api_name and x.slot <> u.slot
+    ) as o on true
 )
 select u.scope, u.kind, u.window_start, u.api_name, u.spend, u.requests,
        case u.kind
@@ -120,7 +135,7 @@ select u.scope, u.kind, u.window_start, u.api_name, u.spend, u.requests,
        end as period,
        case when u.kind <> 'total'
            then u.window_start + ('1 ' || u.kind)::interval end as period_end
-from upserted as u
+from totals as u
 where (u.api_name = '' and u.kind <> 'minute')
    or (u.scope = 'global' and u.kind = 'minute' and u.api_name <> '')
 order by u.scope, u.kind, u.window_start, u.api_name
@@ -165,9 +180,11 @@ from unnest($1::bigint[]) as c (id)
 # primary key is walked backwards from the window, so history is never scanned.
 HISTORY_SQL = """
 select array(
-    select h.spend from prospectpro.cost_windows as h
+    select sum(h.spend) from prospectpro.cost_window_slots as h
     where h.scope = t.scope and h.kind = 'hour' and h.api_name = ''
-      and h.window_start < t.window_start and h.requests > 0
+      and h.window_start < t.window_start
+    group by h.window_start
+    having sum(h.requests) > 0
     order by h.window_start desc
     limit $3
 ) as spends
@@ -207,19 +224,21 @@ created as (
 select n.id, n.alert_type, n.scope, n.period, n.severity, n.threshold_value, n.current_value,
        pg_catalog.to_json(n.created_at) #>> '{}' as created_at,  -- ISO 8601 whatever DateStyle
        array(
-           select w.api_name from prospectpro.cost_windows as w
+           select w.api_name from prospectpro.cost_window_slots as w
            where w.scope = c.window_scope and w.kind = c.window_kind
              and w.window_start = c.window_start and w.api_name <> ''
-           order by w.spend desc, w.api_name
+           group by w.api_name
+           order by sum(w.spend) desc, w.api_name
            limit 3
        ) as top_cost_apis,
        case when n.scope like 'campaign:%' then array[substr(n.scope, 10)::bigint]
        else array(
            select substr(w.scope, 10)::bigint as campaign_id
-           from prospectpro.cost_windows as w
+           from prospectpro.cost_window_slots as w
            where w.kind = c.window_kind and w.window_start = c.window_start
              and w.api_name = c.window_api
              and w.scope >= 'campaign:' and w.scope < 'campaign;'
+           group by w.scope
            order by campaign_id
            limit 1000
        ) end as campaign_ids
@@ -446,7 +465,7 @@ def rebuild(plpy) -> int:
     replica). Writers of costs wait meanwhile; no alert is raised for history.
     """
     plpy.execute("lock table prospectpro.api_costs in share mode")
-    plpy.execute("delete from prospectpro.cost_windows")
+    plpy.execute("delete from prospectpro.cost_window_slots")
     _windows(plpy, "REBUILD")
     return plpy.execute("select count(*) as n from prospectpro.cost_windows")[0]["n"]
 

@@ -1,7 +1,7 @@
 -- Schema: the extension's tables, views, functions and triggers exist with the
 -- public contract's names and columns.
 begin;
-select plan(19);
+select plan(20);
 
 select has_schema('prospectpro');
 select is(
@@ -18,7 +18,7 @@ select tables_are(
         'campaign_transitions', 'campaign_stats', 'campaign_lead_counts', 'campaign_exports',
         'endpoint_health', 'delivery_wakeup',
         'delivery_attempts', 'settings', 'applied_deliveries',
-        'cost_thresholds', 'cost_settings', 'cost_windows', 'cost_alerts'
+        'cost_thresholds', 'cost_settings', 'cost_window_slots', 'cost_alerts'
     ]
 );
 select columns_are(
@@ -52,6 +52,7 @@ select fk_ok(
     'prospectpro', 'enhanced_leads', 'campaign_id', 'prospectpro', 'campaigns', 'id'
 );
 select has_view('prospectpro', 'webhook_logs', 'webhook_logs view exists');
+select has_view('prospectpro', 'cost_windows', 'cost_windows view exists');
 select has_column('prospectpro', 'webhook_logs', 'webhook_type', 'webhook_logs.webhook_type');
 select has_column('prospectpro', 'webhook_logs', 'status', 'webhook_logs.status');
 select has_column('prospectpro', 'webhook_logs', 'created_at', 'webhook_logs.created_at');
@@ -90,7 +91,7 @@ select is(
     array[
         'api_costs', 'applied_deliveries', 'campaign_exports', 'campaign_lead_counts',
         'campaign_stats',
-        'campaigns', 'cost_alerts', 'cost_settings', 'cost_thresholds', 'cost_windows',
+        'campaigns', 'cost_alerts', 'cost_settings', 'cost_thresholds', 'cost_window_slots',
         'delivery_attempts', 'endpoints', 'enhanced_leads', 'outbox', 'settings'
     ]::text[],
     'every table with user data is kept by pg_dump'
