@@ -54,8 +54,8 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    starting bigint[];
-    progressed bigint[];
+    ids bigint[];
+    started boolean[];
     finished integer[];
     qualified integer[];
 begin
@@ -90,7 +90,7 @@ begin
     per_campaign as (
         select
             l.campaign_id,
-            bool_or(l.status = 'created') as created,
+            bool_or(l.status = 'created') as started,
             count(*) filter (
                 where l.enrichment_stage in ('completed', 'failed')
             )::integer as finished,
@@ -100,15 +100,16 @@ begin
     )
 
     select
-        array_agg(p.campaign_id) filter (where p.created),
-        array_agg(p.campaign_id) filter (where p.finished > 0 or p.qualified > 0),
-        array_agg(p.finished) filter (where p.finished > 0 or p.qualified > 0),
-        array_agg(p.qualified) filter (where p.finished > 0 or p.qualified > 0)
-    into starting, progressed, finished, qualified
-    from per_campaign as p;
+        array_agg(p.campaign_id),
+        array_agg(p.started),
+        array_agg(p.finished),
+        array_agg(p.qualified)
+    into ids, started, finished, qualified
+    from per_campaign as p
+    where p.started or p.finished <> 0 or p.qualified <> 0;
 
-    if starting is not null or progressed is not null then
-        perform prospectpro._lead_progress(starting, progressed, finished, qualified);
+    if ids is not null then
+        perform prospectpro._lead_progress(ids, started, finished, qualified);
     end if;
     return null;
 end
@@ -123,8 +124,8 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    starting bigint[];
-    progressed bigint[];
+    ids bigint[];
+    started boolean[];
     finished integer[];
     qualified integer[];
 begin
@@ -186,7 +187,7 @@ begin
             sum(m.total)::integer as total,
             sum(m.finished)::integer as finished,
             sum(m.qualified)::integer as qualified,
-            bool_or(m.created) as created
+            bool_or(m.created) and sum(m.total) > 0 as started
         from moves as m
         group by m.campaign_id
     ),
@@ -201,15 +202,16 @@ begin
     )
 
     select
-        array_agg(p.campaign_id) filter (where p.created and p.total > 0),
-        array_agg(p.campaign_id) filter (where p.finished <> 0 or p.qualified <> 0),
-        array_agg(p.finished) filter (where p.finished <> 0 or p.qualified <> 0),
-        array_agg(p.qualified) filter (where p.finished <> 0 or p.qualified <> 0)
-    into starting, progressed, finished, qualified
-    from per_campaign as p;
+        array_agg(p.campaign_id),
+        array_agg(p.started),
+        array_agg(p.finished),
+        array_agg(p.qualified)
+    into ids, started, finished, qualified
+    from per_campaign as p
+    where p.started or p.finished <> 0 or p.qualified <> 0;
 
-    if starting is not null or progressed is not null then
-        perform prospectpro._lead_progress(starting, progressed, finished, qualified);
+    if ids is not null then
+        perform prospectpro._lead_progress(ids, started, finished, qualified);
     end if;
     return null;
 end
@@ -224,7 +226,8 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    progressed bigint[];
+    ids bigint[];
+    started boolean[];
     finished integer[];
     qualified integer[];
 begin
@@ -235,7 +238,8 @@ begin
             -count(*) filter (
                 where o.enrichment_stage in ('completed', 'failed')
             )::integer as finished,
-            -count(*) filter (where o.is_qualified)::integer as qualified
+            -count(*) filter (where o.is_qualified)::integer as qualified,
+            false as started
         from old_rows as o
         group by o.campaign_id
     ),
@@ -251,14 +255,16 @@ begin
     )
 
     select
-        array_agg(p.campaign_id) filter (where p.finished <> 0 or p.qualified <> 0),
-        array_agg(p.finished) filter (where p.finished <> 0 or p.qualified <> 0),
-        array_agg(p.qualified) filter (where p.finished <> 0 or p.qualified <> 0)
-    into progressed, finished, qualified
-    from per_campaign as p;
+        array_agg(p.campaign_id),
+        array_agg(p.started),
+        array_agg(p.finished),
+        array_agg(p.qualified)
+    into ids, started, finished, qualified
+    from per_campaign as p
+    where p.started or p.finished <> 0 or p.qualified <> 0;
 
-    if progressed is not null then
-        perform prospectpro._lead_progress(null, progressed, finished, qualified);
+    if ids is not null then
+        perform prospectpro._lead_progress(ids, started, finished, qualified);
     end if;
     return null;
 end
@@ -267,8 +273,8 @@ comment on function prospectpro.trigger_lead_deleted() is
 'Statement-level AFTER DELETE trigger on leads: keeps the campaigns'' lead counts right.';
 
 create or replace function prospectpro._lead_progress(
-    starting bigint[],
     campaign_ids bigint[],
+    started boolean[],
     finished integer[],
     qualified integer[]
 ) returns void
@@ -279,11 +285,13 @@ as $python$
 #PROSPECTPRO_IMPORT
 from prospectpro_pl import campaigns
 campaigns.lead_progress(
-    plpy, starting or [], dict(zip(campaign_ids or [], zip(finished or [], qualified or [])))
+    plpy,
+    [c for c, s in zip(campaign_ids, started) if s],
+    {c: (f, q) for c, f, q in zip(campaign_ids, finished, qualified) if f or q},
 )
 $python$;
-comment on function prospectpro._lead_progress(bigint[], bigint[], integer[], integer[]) is
-'Internal: campaigns that got their first leads start processing; changes of finished and qualified leads per campaign advance progress milestones and complete campaigns.';
+comment on function prospectpro._lead_progress(bigint[], boolean[], integer[], integer[]) is
+'Internal, per campaign: started (got leads while created) starts it processing; changes of finished and qualified leads advance progress milestones and complete it.';
 
 create or replace trigger _500_lead_enrichment_webhook
 after insert on prospectpro.enhanced_leads

@@ -511,10 +511,12 @@ def test_signature_headers_are_fuzzed_without_a_5xx(world, seeded):
     base = world.signed
     body = json.dumps(lead_payload()).encode()
     now = str(int(time.time()))
+    # Leading or trailing blanks are not part of a header value (HTTP strips
+    # them, and the client refuses to send them).
     header_text = st.text(
         st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
         max_size=60,
-    )
+    ).map(lambda text: text.strip(" \t"))
     signatures = (
         header_text
         | st.sampled_from(["v1", "v1,", "v1,!!!", "v1,a,b", "v1,YQ", "v2,abc", "v1,YWJj v1"])
