@@ -54,6 +54,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
+    progressed boolean;
     ids bigint[];
     started boolean[];
     finished integer[];
@@ -85,30 +86,38 @@ begin
             )
         from lead as l
         where l.status not in ('paused', 'cancelled')
-    ),
-
-    per_campaign as (
-        select
-            l.campaign_id,
-            bool_or(l.status = 'created') as started,
-            count(*) filter (
-                where l.enrichment_stage in ('completed', 'failed')
-            )::integer as finished,
-            count(*) filter (where l.is_qualified)::integer as qualified
-        from lead as l
-        group by l.campaign_id
     )
 
+    -- Rarely true (a campaign's first leads, leads inserted finished or
+    -- qualified): only then are the leads counted per campaign.
     select
-        array_agg(p.campaign_id),
-        array_agg(p.started),
-        array_agg(p.finished),
-        array_agg(p.qualified)
-    into ids, started, finished, qualified
-    from per_campaign as p
-    where p.started or p.finished <> 0 or p.qualified <> 0;
+        bool_or(
+            l.status = 'created' or l.is_qualified
+            or l.enrichment_stage in ('completed', 'failed')
+        )
+    into progressed
+    from lead as l;
 
-    if ids is not null then
+    if progressed then
+        select
+            array_agg(p.campaign_id),
+            array_agg(p.started),
+            array_agg(p.finished),
+            array_agg(p.qualified)
+        into ids, started, finished, qualified
+        from (
+            select
+                n.campaign_id,
+                bool_or(c.status = 'created') as started,
+                count(*) filter (
+                    where n.enrichment_stage in ('completed', 'failed')
+                )::integer as finished,
+                count(*) filter (where n.is_qualified)::integer as qualified
+            from new_rows as n
+            inner join prospectpro.campaigns as c on n.campaign_id = c.id
+            group by n.campaign_id
+        ) as p
+        where p.started or p.finished <> 0 or p.qualified <> 0;
         perform prospectpro._lead_progress(ids, started, finished, qualified);
     end if;
     return null;

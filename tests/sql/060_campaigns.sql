@@ -3,7 +3,7 @@
 -- completion exports the qualified leads as correctly quoted CSV, and the
 -- budget guard pauses and resumes.
 begin;
-select plan(24);
+select plan(26);
 
 create function pg_temp.events(campaign bigint) returns text[]
 language sql as $$
@@ -86,6 +86,29 @@ select isnt(
 select isnt(
     hint_of($$select prospectpro.set_campaign_status(7001, 'archived')$$),
     null, 'set_campaign_status: an unknown status gives a hint'
+);
+
+-- Leads inserted already finished (an import) count towards progress, and
+-- start the campaign in the same statement.
+insert into prospectpro.campaigns (id, name, target_count) values (7150, 'Imported', 4);
+insert into prospectpro.enhanced_leads (
+    campaign_id, business_name, enrichment_stage, is_qualified
+)
+values
+(7150, 'Done 1', 'completed', true),
+(7150, 'Done 2', 'failed', false),
+(7150, 'New 1', 'stage1', false);
+select is(
+    pg_temp.events(7150),
+    array['created', 'processing_started', 'progress_update:25', 'progress_update:50'],
+    'leads inserted finished start the campaign and announce its milestones'
+);
+select is(
+    (
+        select array[finished_leads, qualified_leads] from prospectpro.campaign_stats
+        where campaign_id = 7150
+    ),
+    array[2, 1], '... and count as finished and qualified'
 );
 
 -- Lifecycle events and milestones.
