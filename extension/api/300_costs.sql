@@ -18,12 +18,17 @@ comment on view prospectpro.cost_windows is
 'Running sums of api_costs per scope (global, campaign:<id>), UTC window (minute, hour, day; '
 'total starts at -infinity) and API (api_name '''' is all APIs), kept by triggers on api_costs.';
 
+-- PL/pgSQL, which keeps its plan: every cost insert calls it (a SQL function
+-- with SET is neither inlined nor keeps a plan).
 create or replace function prospectpro.resolve_expired_alerts()
 returns integer
-language sql
+language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+    resolved integer;
+begin
     -- SKIP LOCKED: an alert being acknowledged, or resolved by a concurrent
     -- call, is left for the next call instead of being waited for.
     with expired as (
@@ -32,7 +37,7 @@ as $$
         for update skip locked
     ),
 
-    resolved as (
+    done as (
         update prospectpro.cost_alerts as a
         set status = 'resolved', resolved_at = now(), resolution = 'period ended'
         from expired as e
@@ -40,7 +45,9 @@ as $$
         returning 1
     )
 
-    select count(*)::integer from resolved
+    select count(*)::integer into resolved from done;
+    return resolved;
+end
 $$;
 comment on function prospectpro.resolve_expired_alerts() is
 'Resolve every open or acknowledged cost alert whose period (day, hour or minute) has ended, '
@@ -117,17 +124,22 @@ create or replace trigger _500_cost_windows_truncate
 after truncate on prospectpro.api_costs
 for each statement execute function prospectpro._cost_windows_clear();
 
+-- PL/pgSQL, which keeps its plan: it runs for every recorded cost.
 create or replace function prospectpro._campaign_spend(campaign_id bigint)
 returns numeric
-language sql
+language plpgsql
 stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-    select coalesce(sum(w.spend), 0) from prospectpro.cost_window_slots as w
-    where
-        w.scope = 'campaign:' || _campaign_spend.campaign_id
-        and w.kind = 'total' and w.window_start = '-infinity' and w.api_name = ''
+begin
+    return (
+        select coalesce(sum(w.spend), 0) from prospectpro.cost_window_slots as w
+        where
+            w.scope = 'campaign:' || _campaign_spend.campaign_id
+            and w.kind = 'total' and w.window_start = '-infinity' and w.api_name = ''
+    );
+end
 $$;
 comment on function prospectpro._campaign_spend(bigint) is
 'Internal: a campaign''s spend so far in USD (0 if none), from the running aggregates.';

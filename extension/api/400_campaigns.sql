@@ -89,15 +89,20 @@ after insert on prospectpro.api_costs
 referencing new table as new_rows
 for each statement execute function prospectpro.trigger_budget_guard();
 
+-- PL/pgSQL, which keeps its plan: it runs for every recorded cost.
 create or replace function prospectpro._campaign_leads(campaign_id bigint)
 returns integer
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
-    select coalesce(sum(n.total_leads), 0)::integer
-    from prospectpro.campaign_lead_counts as n
-    where n.campaign_id = _campaign_leads.campaign_id
+begin
+    return (
+        select coalesce(sum(n.total_leads), 0)::integer
+        from prospectpro.campaign_lead_counts as n
+        where n.campaign_id = _campaign_leads.campaign_id
+    );
+end
 $$;
 comment on function prospectpro._campaign_leads(bigint) is
 'Internal: a campaign''s lead count, the sum of its slots.';
