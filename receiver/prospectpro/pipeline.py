@@ -105,7 +105,9 @@ async def lead_enrichment(
     result = providers.StageResult({})
     if stage in PROVIDER_STAGES:
         try:
-            result = await PROVIDER_STAGES[stage](state.http, state.providers, _as_found(lead))
+            result = await PROVIDER_STAGES[stage](
+                next(state.http), state.providers, _as_found(lead)
+            )
         except providers.ProviderError as exc:
             log.warning("lead %s %s failed: %s", lead_id, stage, exc)
             _count_calls(state.metrics, exc.calls)
@@ -157,7 +159,7 @@ async def cost_alert(request: Request, webhook_id: str, payload: dict[str, Any])
             f"{payload['threshold_value']} (over by {payload['threshold_exceeded_by']})."
         )
         try:
-            answer = await state.http.post(url, json={"text": text}, timeout=5.0)
+            answer = await next(state.http).post(url, json={"text": text}, timeout=5.0)
         except Exception as exc:
             return JSONResponse({"error": f"alert notification failed: {type(exc).__name__}"}, 502)
         if answer.status_code >= 300:
