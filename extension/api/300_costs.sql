@@ -53,11 +53,14 @@ comment on function prospectpro.resolve_expired_alerts() is
 'Resolve every open or acknowledged cost alert whose period (day, hour or minute) has ended, '
 'with the resolution "period ended"; returns how many. Cost inserts call it too.';
 
+-- The cost triggers pass timestamps through Python as text: ISO output keeps
+-- them exact whatever the session's DateStyle.
 create or replace function prospectpro.trigger_cost_monitoring()
 returns trigger
 language plpython3u
 security definer
 set search_path = pg_catalog, pg_temp
+set datestyle = 'ISO, YMD'
 as $python$
 #PROSPECTPRO_IMPORT
 from prospectpro_pl import costs
@@ -72,6 +75,7 @@ returns trigger
 language plpython3u
 security definer
 set search_path = pg_catalog, pg_temp
+set datestyle = 'ISO, YMD'
 as $python$
 #PROSPECTPRO_IMPORT
 from prospectpro_pl import costs

@@ -3,7 +3,8 @@
 Every statement that inserts into prospectpro.api_costs is evaluated by one
 call of on_insert() (a statement-level trigger with a transition table):
 
-1. Its rows are added to running sums, prospectpro.cost_windows, by one
+1. Its rows are added to running sums, prospectpro.cost_window_slots (read
+   summed as cost_windows), by one
    INSERT ... ON CONFLICT DO UPDATE ... RETURNING: per scope (global, and the
    row's campaign), per UTC window (minute, hour, day, and the all-time total)
    and per API (all APIs, and the row's own). A row's created_at (by default
@@ -44,9 +45,11 @@ own rows instead of queueing on the global windows, which every cost
 touches. A statement judges a window by its own slot plus the other slots as
 committed when it began: two concurrent statements that cross a threshold
 only together are both judged under it, and the next statement adding to
-that window raises the alert. Two that each cross it race to create the
-same alert: the unique index behind ON CONFLICT DO NOTHING keeps one. The
-upsert locks its slot's rows in key order, so statements never deadlock.
+that window raises the alert (none does if the window ends first), as the
+budget guard pauses a campaign with its next cost. Two that each cross it
+race to create the same alert: the unique index behind ON CONFLICT DO
+NOTHING keeps one. The upsert locks its slot's rows in key order, so
+statements never deadlock.
 """
 
 from __future__ import annotations
@@ -83,15 +86,11 @@ THRESHOLD_HINT = (
 )
 
 # Each cost row counts in up to 16 windows: scope (global, its campaign) x
-# kind (minute, hour, day, total) x API (all, its own). Rows are upserted in
-# key order, so concurrent statements lock them in the same order.
-#
-# The big query is a kept plan: a statement's rows reach it as arrays, which
-# one small query per statement (SOURCES, on the transition tables) gathers.
+# kind (minute, hour, day, total) x API (all, its own). A statement adds to
+# its backend's slot of each, upserted in key order, so two statements of the
+# same slot lock them in the same order.
 UPSERT_SQL = """
-with delta (campaign_id, api_name, created_at, cost, request_count) as (
-    select * from unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::numeric[], $5::bigint[])
-),
+with delta (campaign_id, api_name, created_at, cost, request_count) as ({source}),
 parts as (
     select s.scope, k.kind, a.api_name, d.cost, d.request_count,
            case k.kind when 'total' then '-infinity'::timestamptz
@@ -140,7 +139,17 @@ where (u.api_name = '' and u.kind <> 'minute')
    or (u.scope = 'global' and u.kind = 'minute' and u.api_name <> '')
 order by u.scope, u.kind, u.window_start, u.api_name
 """
+# The trigger's upsert is a kept plan: a statement's rows reach it as arrays,
+# which one small query per statement (GATHER_SQL over SOURCES, on the
+# transition tables) gathers.
+KEPT_UPSERT_SQL = UPSERT_SQL.format(
+    source="select * from unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::numeric[],"
+    " $5::bigint[])"
+)
 UPSERT_TYPES = ["bigint[]", "text[]", "timestamptz[]", "numeric[]", "bigint[]"]
+LEDGER_SQL = (
+    "select campaign_id, api_name, created_at, cost, request_count from prospectpro.api_costs"
+)
 GATHER_SQL = """
 select array_agg(d.c) as c, array_agg(d.a) as a, array_agg(d.t) as t, array_agg(d.v) as v,
        array_agg(d.r) as r
@@ -151,10 +160,6 @@ from ({source}) as d (c, a, t, v, r)
 SOURCES = {
     "INSERT": "select campaign_id, api_name, created_at, cost, request_count from new_rows",
     "DELETE": "select campaign_id, api_name, created_at, -cost, -request_count from old_rows",
-    # rebuild(): the whole ledger, as if each statement had been seen.
-    "REBUILD": """
-        select campaign_id, api_name, created_at, cost, request_count from prospectpro.api_costs
-    """,
     "UPDATE": """
         select d.* from old_rows as o
         join new_rows as n on o.id = n.id
@@ -295,7 +300,8 @@ def _bad_argument(plpy, message: str, hint: str) -> None:
 
 @dataclass(frozen=True)
 class Window:
-    """One cost_windows row a statement changed, as UPSERT_SQL returns it."""
+    """A window a statement changed, as UPSERT_SQL returns it: its sums over every slot
+    (this statement's slot, and the others as committed when the statement began)."""
 
     scope: str
     kind: str
@@ -409,7 +415,7 @@ def _windows(plpy, event: str) -> list[Window]:
     if rows["c"] is None:
         return []
     arrays = [rows[k] for k in "catvr"]
-    return [Window(**row) for row in plans.run(plpy, UPSERT_SQL, UPSERT_TYPES, arrays)]
+    return [Window(**row) for row in plans.run(plpy, KEPT_UPSERT_SQL, UPSERT_TYPES, arrays)]
 
 
 def _settings(plpy) -> tuple[str, int]:
@@ -462,11 +468,13 @@ def rebuild(plpy) -> int:
     """Recompute every window from api_costs; returns how many windows there are.
 
     For costs loaded with the triggers off (session_replication_role =
-    replica). Writers of costs wait meanwhile; no alert is raised for history.
+    replica). Writers of costs, and other rebuilds, wait meanwhile; no alert
+    is raised for history. Minute and hour windows that prune() had removed
+    come back until its next run.
     """
-    plpy.execute("lock table prospectpro.api_costs in share mode")
+    plpy.execute("lock table prospectpro.api_costs in share row exclusive mode")
     plpy.execute("delete from prospectpro.cost_window_slots")
-    _windows(plpy, "REBUILD")
+    plpy.execute(UPSERT_SQL.format(source=LEDGER_SQL))
     return plpy.execute("select count(*) as n from prospectpro.cost_windows")[0]["n"]
 
 

@@ -1,7 +1,7 @@
--- prospectpro.rebuild_cost_windows(): the running cost aggregates recomputed
--- from the api_costs ledger.
+-- The running cost aggregates: recomputed from the api_costs ledger by
+-- prospectpro.rebuild_cost_windows(), and exact whatever the session's DateStyle.
 begin;
-select plan(5);
+select plan(6);
 
 -- Costs of two campaigns and no campaign, over three APIs and two days, one
 -- of them corrected and one deleted, as the triggers saw them.
@@ -68,6 +68,23 @@ select is(
     (select n from alerts_before),
     '... which raises no alert'
 );
+
+-- Whatever the session's DateStyle and zone, a cost lands in its own minute
+-- (a zone abbreviation such as IST would be read back as another zone).
+set local timezone = 'Asia/Kolkata';
+set local datestyle = 'SQL, DMY';
+insert into prospectpro.api_costs (api_name, cost, created_at)
+values ('zoned_api', 1, '2100-03-01 00:10:00+00');
+select is(
+    (
+        select w.window_start from prospectpro.cost_windows as w
+        where w.scope = 'global' and w.kind = 'minute' and w.api_name = 'zoned_api'
+    ),
+    '2100-03-01 00:10:00+00'::timestamptz,
+    'a cost is placed in its UTC minute whatever the DateStyle and time zone'
+);
+reset datestyle;
+reset timezone;
 
 select * from finish();
 rollback;

@@ -3,7 +3,7 @@
 -- completion exports the qualified leads as correctly quoted CSV, and the
 -- budget guard pauses and resumes.
 begin;
-select plan(26);
+select plan(30);
 
 create function pg_temp.events(campaign bigint) returns text[]
 language sql as $$
@@ -109,6 +109,42 @@ select is(
         where campaign_id = 7150
     ),
     array[2, 1], '... and count as finished and qualified'
+);
+
+-- A lead moving to another campaign moves its counts; a deleted lead, and a
+-- deleted campaign's leads, leave them.
+insert into prospectpro.campaigns (id, name, target_count)
+values (7160, 'Move from', 10), (7161, 'Move to', 10);
+insert into prospectpro.enhanced_leads (campaign_id, business_name, enrichment_stage, is_qualified)
+values
+(7160, 'Mover', 'completed', true),
+(7160, 'Stayer', 'stage2', false);
+update prospectpro.enhanced_leads set campaign_id = 7161 where business_name = 'Mover';
+select is(
+    array[
+        prospectpro._campaign_leads(7160), prospectpro._campaign_leads(7161),
+        (select finished_leads from prospectpro.campaign_stats where campaign_id = 7160),
+        (select qualified_leads from prospectpro.campaign_stats where campaign_id = 7161)
+    ],
+    array[1, 1, 0, 1],
+    'a lead moved between campaigns moves its count, finished and qualified'
+);
+delete from prospectpro.enhanced_leads where business_name = 'Mover';
+select is(
+    array[
+        prospectpro._campaign_leads(7161),
+        (select finished_leads from prospectpro.campaign_stats where campaign_id = 7161)
+    ],
+    array[0, 0],
+    'a deleted lead is taken off its campaign''s counts'
+);
+select lives_ok(
+    'delete from prospectpro.campaigns where id = 7160',
+    'a campaign with leads can be deleted'
+);
+select is(
+    (select count(*)::integer from prospectpro.campaign_lead_counts where campaign_id = 7160),
+    0, '... and leaves no counts behind'
 );
 
 -- Lifecycle events and milestones.
