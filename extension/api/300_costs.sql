@@ -68,7 +68,8 @@ costs.on_insert(plpy)
 $python$;
 comment on function prospectpro.trigger_cost_monitoring() is
 'Statement-level AFTER INSERT trigger on api_costs: adds the new costs to the running '
-'aggregates, checks the cost rules, and raises alerts with cost_alert events.';
+'aggregates, checks the cost rules, raises alerts with cost_alert events, then pauses '
+'campaigns whose spend reached their budget_limit.';
 
 create or replace function prospectpro._cost_windows_correct()
 returns trigger

@@ -68,27 +68,6 @@ after update on prospectpro.campaigns
 referencing old table as old_rows new table as new_rows
 for each statement execute function prospectpro.trigger_campaign_changed();
 
-create or replace function prospectpro.trigger_budget_guard()
-returns trigger
-language plpython3u
-security definer
-set search_path = pg_catalog, pg_temp
-as $python$
-#PROSPECTPRO_IMPORT
-from prospectpro_pl import campaigns
-ids = [r["campaign_id"] for r in plpy.execute(
-    "select distinct campaign_id from new_rows where campaign_id is not null")]
-campaigns.guard_budgets(plpy, ids)
-$python$;
-comment on function prospectpro.trigger_budget_guard() is
-'Statement-level AFTER INSERT trigger on api_costs: pauses campaigns whose spend reached their budget_limit.';
-
--- After the cost rules (_500_), so alerts are raised before the pause.
-create or replace trigger _600_budget_guard
-after insert on prospectpro.api_costs
-referencing new table as new_rows
-for each statement execute function prospectpro.trigger_budget_guard();
-
 -- PL/pgSQL, which keeps its plan: it runs for every recorded cost.
 create or replace function prospectpro._campaign_leads(campaign_id bigint)
 returns integer

@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from . import anomaly, payloads, plans
+from . import anomaly, campaigns, payloads, plans
 
 DEFAULTS = {
     "daily_spend": Decimal(50),
@@ -427,13 +427,14 @@ def _settings(plpy) -> tuple[str, int]:
 
 
 def on_insert(plpy) -> None:
-    """AFTER INSERT ON api_costs, FOR EACH STATEMENT: update the windows, raise alerts."""
+    """AFTER INSERT ON api_costs, FOR EACH STATEMENT: update the windows, raise alerts,
+    then pause the campaigns whose spend reached their budget (after the alerts)."""
     plans.run(plpy, RESOLVE_SQL, [], [])
     windows = _windows(plpy, "INSERT")
     if not windows:
         return
-    campaigns = sorted({w.campaign_id for w in windows if w.campaign_id is not None})
-    thresholds = Thresholds(plans.run(plpy, THRESHOLDS_SQL, ["bigint[]"], [campaigns]))
+    campaign_ids = sorted({w.campaign_id for w in windows if w.campaign_id is not None})
+    thresholds = Thresholds(plans.run(plpy, THRESHOLDS_SQL, ["bigint[]"], [campaign_ids]))
     detector, history_windows = _settings(plpy)
 
     hours = [
@@ -450,9 +451,10 @@ def on_insert(plpy) -> None:
     histories = {(w.scope, w.window_start): r["spends"] for w, r in zip(hours, spends, strict=True)}
     leads = {
         r["campaign_id"]: r["total_leads"]
-        for r in plans.run(plpy, LEADS_SQL, ["bigint[]"], [campaigns])
+        for r in plans.run(plpy, LEADS_SQL, ["bigint[]"], [campaign_ids])
     }
     _raise(plpy, evaluate(windows, thresholds, leads, histories, detector))
+    campaigns.guard_budgets(plpy, campaign_ids)
 
 
 def on_change(plpy, event: str) -> None:
