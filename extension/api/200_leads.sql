@@ -338,6 +338,23 @@ comment on function prospectpro.apply_enrichment(uuid, bigint, text, jsonb, json
 '([{"api_name", "cost", "request_count"}]), and advance the stage (stage4 scores the lead). '
 'With error, the lead is marked failed. Idempotent per webhook_id; a lead never moves back.';
 
+create or replace function prospectpro.apply_enrichment_batch(outcomes jsonb)
+returns jsonb
+language plpython3u
+security definer
+set search_path = pg_catalog, pg_temp
+as $python$
+#PROSPECTPRO_IMPORT
+from prospectpro_pl import enrichment
+return enrichment.apply_batch(plpy, outcomes)
+$python$;
+comment on function prospectpro.apply_enrichment_batch(jsonb) is
+'Apply many stage outcomes in one transaction, as apply_enrichment applies one: outcomes is '
+'a JSON array of {"webhook_id", "lead_id", "stage", "result", "costs", "error"} (result, '
+'costs and error optional); returns the answers in order. A lead that does not exist '
+'answers {"applied": false, "reason": "lead does not exist"}; an invalid outcome refuses the '
+'whole batch.';
+
 create or replace function prospectpro.configure_scoring(
     weights jsonb default null,
     threshold integer default null

@@ -35,7 +35,8 @@ to prospectpro_admin;
 
 grant select on prospectpro.settings, prospectpro.applied_deliveries to prospectpro_reader;
 grant execute on function
-prospectpro.apply_enrichment(uuid, bigint, text, jsonb, jsonb, text)
+prospectpro.apply_enrichment(uuid, bigint, text, jsonb, jsonb, text),
+prospectpro.apply_enrichment_batch(jsonb)
 to prospectpro_writer;
 grant execute on function prospectpro.configure_scoring(jsonb, integer)
 to prospectpro_admin;

@@ -1,16 +1,23 @@
 """apply_enrichment: how one stage's outcome reaches a lead.
 
 The receiver runs stages 1-3 against external APIs and reports each outcome
-here; stage 4 (scoring) runs here. Every call is idempotent per webhook-id:
+here; stage 4 (scoring) runs here. Every outcome is idempotent per webhook-id:
 the first claims the id in applied_deliveries, a redelivery finds it taken and
 changes nothing. A lead only ever moves forward.
+
+apply_enrichment_batch() applies many outcomes in one transaction with the
+same few statements as one (one cost insert, one lead update), so the cost
+rules and the capture triggers run once per batch rather than once per
+webhook: the receiver gathers the outcomes of concurrent webhooks into one.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from . import plans, scoring
 
@@ -24,32 +31,44 @@ API_NAME = re.compile(r"^[a-z0-9_.-]{1,64}$")
 MAX_COST = Decimal("99999999.9999")
 MAX_REQUESTS = 2**31 - 1
 MAX_RESULT_BYTES = 256 * 1024
+MAX_BATCH = 1000
+OUTCOME_KEYS = {"webhook_id", "lead_id", "stage", "result", "costs", "error"}
+UUID = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+# The answer for an outcome whose lead is gone: apply_enrichment raises instead.
+NO_LEAD = "lead does not exist"
 
-CLAIM_SQL = """
-insert into prospectpro.applied_deliveries (webhook_id, lead_id, stage, applied)
-values ($1, $2, $3, false)
-on conflict (webhook_id) do nothing
-returning webhook_id
-"""
+# A batch's statements: each covers every outcome of the batch at once, so
+# the triggers on api_costs and enhanced_leads run once per batch.
 LOCK_SQL = """
 select id, campaign_id, enrichment_stage, enrichment_data::text as data,
        website, phone, address, email
-from prospectpro.enhanced_leads where id = $1 for update
+from prospectpro.enhanced_leads where id = any($1) order by id for update
 """
-UPDATE_SQL = """
-update prospectpro.enhanced_leads
-set enrichment_stage = $2, enrichment_data = $3::jsonb,
-    website = $4, phone = $5, address = $6, email = $7,
-    confidence_score = coalesce($8, confidence_score),
-    is_qualified = coalesce($9, is_qualified)
-where id = $1
+CLAIM_SQL = """
+insert into prospectpro.applied_deliveries (webhook_id, lead_id, stage, applied)
+select c.webhook_id, c.lead_id, c.stage, false
+from unnest($1::uuid[], $2::bigint[], $3::text[]) as c (webhook_id, lead_id, stage)
+on conflict (webhook_id) do nothing
+returning webhook_id::text as webhook_id
 """
 COSTS_SQL = """
 insert into prospectpro.api_costs (campaign_id, lead_id, api_name, cost, request_count)
-select $1, $2, c.api_name, c.cost, c.request_count
-from unnest($3::text[], $4::numeric[], $5::int[]) as c (api_name, cost, request_count)
+select * from unnest($1::bigint[], $2::bigint[], $3::text[], $4::numeric[], $5::int[])
 """
-APPLIED_SQL = "update prospectpro.applied_deliveries set applied = true where webhook_id = $1"
+UPDATE_SQL = """
+update prospectpro.enhanced_leads as l
+set enrichment_stage = u.stage, enrichment_data = u.data::jsonb,
+    website = u.website, phone = u.phone, address = u.address, email = u.email,
+    confidence_score = coalesce(u.score, l.confidence_score),
+    is_qualified = coalesce(u.qualified, l.is_qualified)
+from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::text[], $8::int[], $9::bool[])
+    as u (id, stage, data, website, phone, address, email, score, qualified)
+where l.id = u.id
+"""
+APPLIED_SQL = """
+update prospectpro.applied_deliveries set applied = true where webhook_id = any($1::uuid[])
+"""
 SETTINGS_SQL = """
 select coalesce((select value::text from prospectpro.settings where name = 'scoring.weights'),
                 'null') as weights,
@@ -66,18 +85,31 @@ def _bad_argument(plpy, message: str, hint: str) -> None:
     plpy.error(message, hint=hint, sqlstate="22023")
 
 
-def _parse_costs(plpy, costs: str | None) -> tuple[list[str], list[Decimal], list[int]]:
-    """Validate the costs argument: a JSON array of {api_name, cost, request_count}."""
+@dataclass
+class Outcome:
+    """One stage's outcome as the receiver reports it, validated."""
+
+    webhook_id: str
+    lead_id: int
+    stage: str
+    data: dict
+    costs: list[tuple[str, Decimal, int]]
+    error: str | None
+
+
+def _parse_costs(plpy, items: Any, where: str) -> list[tuple[str, Decimal, int]]:
+    """Validate costs: a JSON array of {api_name, cost, request_count}."""
     hint = (
         'Pass costs as [{"api_name": "hunter_email_verifier", "cost": 0.01, "request_count": 1}].'
     )
-    items = json.loads(costs or "[]")
     if not isinstance(items, list):
-        _bad_argument(plpy, "costs must be a JSON array", hint)
-    names, amounts, counts = [], [], []
+        _bad_argument(plpy, f"{where}costs must be a JSON array", hint)
+    parsed = []
     for item in items:
         if not isinstance(item, dict) or not API_NAME.match(str(item.get("api_name"))):
-            _bad_argument(plpy, f"each cost needs an api_name like hunter_io: {item!r}"[:300], hint)
+            _bad_argument(
+                plpy, f"{where}each cost needs an api_name like hunter_io: {item!r}"[:300], hint
+            )
         try:
             amount = Decimal(str(item.get("cost")))
         except InvalidOperation:
@@ -86,11 +118,34 @@ def _parse_costs(plpy, costs: str | None) -> tuple[list[str], list[Decimal], lis
         # bool is an int to Python, not a request count.
         countable = type(count) is int and 1 <= count <= MAX_REQUESTS
         if not amount.is_finite() or not 0 <= amount <= MAX_COST or not countable:
-            _bad_argument(plpy, f"invalid cost for {item['api_name']}: {item!r}"[:300], hint)
-        names.append(item["api_name"])
-        amounts.append(amount)
-        counts.append(count)
-    return names, amounts, counts
+            _bad_argument(plpy, f"{where}invalid cost for {item['api_name']}: {item!r}"[:300], hint)
+        parsed.append((item["api_name"], amount, count))
+    return parsed
+
+
+def _outcome(plpy, webhook_id, lead_id, stage, data, costs, error, size, where="") -> Outcome:
+    """Check one outcome's arguments; ``size`` is its result's length as JSON text."""
+    if webhook_id is None or lead_id is None:
+        _bad_argument(
+            plpy,
+            f"{where}webhook_id and lead_id are required",
+            "Pass the webhook-id header and the payload's lead_id.",
+        )
+    if stage not in STAGES:
+        _bad_argument(plpy, f"{where}unknown stage {stage!r}", f"Use one of {', '.join(STAGES)}.")
+    if size > MAX_RESULT_BYTES:
+        _bad_argument(
+            plpy,
+            f"{where}result is too large",
+            f"Keep a stage result under {MAX_RESULT_BYTES} bytes.",
+        )
+    if not isinstance(data, dict) or not isinstance(data.get("lead", {}), dict):
+        _bad_argument(
+            plpy,
+            f"{where}result must be a JSON object, and its lead key an object of lead columns",
+            'Pass e.g. {"business_verified": true, "lead": {"phone": "+1 619 555 0100"}}.',
+        )
+    return Outcome(webhook_id, lead_id, stage, data, _parse_costs(plpy, costs, where), error)
 
 
 def _fill(fields: dict, found: dict | None) -> None:
@@ -103,83 +158,167 @@ def _fill(fields: dict, found: dict | None) -> None:
 
 def apply(plpy, webhook_id, lead_id, stage, result, costs, error) -> str:
     """The body of prospectpro.apply_enrichment(); returns its JSON answer."""
-    if webhook_id is None or lead_id is None:
-        _bad_argument(
-            plpy,
-            "webhook_id and lead_id are required",
-            "Pass the webhook-id header and the payload's lead_id.",
-        )
-    if stage not in STAGES:
-        _bad_argument(plpy, f"unknown stage {stage!r}", f"Use one of {', '.join(STAGES)}.")
-    if result is not None and len(result) > MAX_RESULT_BYTES:
-        _bad_argument(
-            plpy, "result is too large", f"Keep a stage result under {MAX_RESULT_BYTES} bytes."
-        )
-    data = json.loads(result or "{}")
-    if not isinstance(data, dict) or not isinstance(data.get("lead", {}), dict):
-        _bad_argument(
-            plpy,
-            "result must be a JSON object, and its lead key an object of lead columns",
-            'Pass e.g. {"business_verified": true, "lead": {"phone": "+1 619 555 0100"}}.',
-        )
-    cost_rows = _parse_costs(plpy, costs)
-
-    if not plans.run(plpy, CLAIM_SQL, ["uuid", "bigint", "text"], [webhook_id, lead_id, stage]):
-        return json.dumps({"applied": False, "reason": "duplicate delivery", "lead_id": lead_id})
-    found = plans.run(plpy, LOCK_SQL, ["bigint"], [lead_id])
-    if not found:
+    outcome = _outcome(
+        plpy,
+        webhook_id,
+        lead_id,
+        stage,
+        json.loads(result or "{}"),
+        json.loads(costs or "[]"),
+        error,
+        len(result or ""),
+    )
+    (answer,) = _apply(plpy, [outcome])
+    if answer.get("reason") == NO_LEAD:
         plpy.error(
             f"lead {lead_id} does not exist",
             hint="The lead was deleted or the id is wrong; nothing was changed.",
             sqlstate="P0002",
         )
-    lead = found[0]
-    current = lead["enrichment_stage"]
-    if current != stage:
-        # A late or repeated event: the lead has moved on (it never moves back).
-        return json.dumps(
-            {"applied": False, "reason": f"lead is at {current}, not {stage}", "lead_id": lead_id}
-        )
+    return json.dumps(answer)
 
-    # Every external call was made and paid for, whatever the outcome.
-    names, amounts, counts = cost_rows
-    if names:
+
+def apply_batch(plpy, outcomes: str | None) -> str:
+    """The body of prospectpro.apply_enrichment_batch(); returns the answers, in order."""
+    hint = (
+        'Pass [{"webhook_id": "<uuid>", "lead_id": 42, "stage": "stage1", "result": {}, '
+        f'"costs": [], "error": null}}, ...]: 1 to {MAX_BATCH} outcomes.'
+    )
+    items = json.loads(outcomes or "null")
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+        _bad_argument(plpy, f"outcomes must be a JSON array of 1 to {MAX_BATCH} objects", hint)
+    parsed = []
+    for n, item in enumerate(items):
+        where = f"outcome {n}: "
+        if not isinstance(item, dict) or set(item) - OUTCOME_KEYS:
+            _bad_argument(plpy, f"{where}an object of {', '.join(sorted(OUTCOME_KEYS))}", hint)
+        webhook_id, lead_id = item.get("webhook_id"), item.get("lead_id")
+        if webhook_id is not None:
+            if not isinstance(webhook_id, str) or not UUID.fullmatch(webhook_id):
+                _bad_argument(plpy, f"{where}webhook_id must be a UUID", hint)
+            webhook_id = webhook_id.lower()
+        if lead_id is not None and (type(lead_id) is not int or not 0 < lead_id < 2**63):
+            _bad_argument(plpy, f"{where}lead_id must be a positive integer", hint)
+        error = item.get("error")
+        if error is not None and not isinstance(error, str):
+            _bad_argument(plpy, f"{where}error must be a string or null", hint)
+        data = item.get("result", {})
+        parsed.append(
+            _outcome(
+                plpy,
+                webhook_id,
+                lead_id,
+                item.get("stage"),
+                data,
+                item.get("costs", []),
+                error,
+                len(json.dumps(data)),
+                where,
+            )
+        )
+    return json.dumps(_apply(plpy, parsed))
+
+
+def _apply(plpy, outcomes: list[Outcome]) -> list[dict]:
+    """Apply outcomes in order, each statement once for all of them; one answer each.
+
+    Leads are locked in id order, so concurrent batches never deadlock on them.
+    """
+    leads = {
+        row["id"]: dict(row)
+        for row in plans.run(plpy, LOCK_SQL, ["bigint[]"], [sorted({o.lead_id for o in outcomes})])
+    }
+    # Each webhook-id is claimed once, by its first outcome whose lead exists.
+    first: dict[str, int] = {}
+    for n, o in enumerate(outcomes):
+        if o.lead_id in leads:
+            first.setdefault(o.webhook_id, n)
+    order = sorted(first)
+    claimed = {
+        row["webhook_id"]
+        for row in plans.run(
+            plpy,
+            CLAIM_SQL,
+            ["uuid[]", "bigint[]", "text[]"],
+            [
+                order,
+                [outcomes[first[w]].lead_id for w in order],
+                [outcomes[first[w]].stage for w in order],
+            ],
+        )
+    }
+
+    answers: list[dict] = []
+    costs: list[tuple] = []
+    changed: dict[int, dict] = {}
+    applied: list[str] = []
+    scoring_settings = None
+    for n, o in enumerate(outcomes):
+        lead = leads.get(o.lead_id)
+        if lead is None:
+            answers.append({"applied": False, "reason": NO_LEAD, "lead_id": o.lead_id})
+            continue
+        if first[o.webhook_id] != n or o.webhook_id not in claimed:
+            answers.append({"applied": False, "reason": "duplicate delivery", "lead_id": o.lead_id})
+            continue
+        if lead["enrichment_stage"] != o.stage:
+            # A late or repeated event: the lead has moved on (it never moves back).
+            reason = f"lead is at {lead['enrichment_stage']}, not {o.stage}"
+            answers.append({"applied": False, "reason": reason, "lead_id": o.lead_id})
+            continue
+
+        # Every external call was made and paid for, whatever the outcome.
+        costs += [(lead["campaign_id"], o.lead_id, *cost) for cost in o.costs]
+        if "enrichment" not in lead:
+            lead["enrichment"] = json.loads(lead["data"])
+            lead["score"] = lead["qualified"] = None
+        enrichment, data = lead["enrichment"], dict(o.data)
+        if o.error:
+            new_stage = "failed"
+            enrichment["failure"] = {"stage": o.stage, "reason": str(o.error)[:1000]}
+        else:
+            _fill(lead, data.pop("lead", None))
+            new_stage = NEXT_STAGE[o.stage]
+            if o.stage == "stage4":
+                scoring_settings = scoring_settings or plans.run(plpy, SETTINGS_SQL, [], [])[0]
+                threshold = scoring_settings["threshold"]
+                scored = scoring.score(
+                    enrichment,
+                    json.loads(scoring_settings["weights"]),
+                    None if threshold is None else int(threshold),
+                )
+                lead["score"], lead["qualified"] = scored.confidence_score, scored.is_qualified
+                data = {**data, "breakdown": scored.breakdown}
+            enrichment[o.stage] = data
+        lead["enrichment_stage"] = new_stage
+        changed[o.lead_id] = lead
+        applied.append(o.webhook_id)
+        answers.append({"applied": True, "lead_id": o.lead_id, "stage": new_stage})
+
+    if costs:
         plans.run(
             plpy,
             COSTS_SQL,
-            ["bigint", "bigint", "text[]", "numeric[]", "int[]"],
-            [lead["campaign_id"], lead_id, names, amounts, counts],
+            ["bigint[]", "bigint[]", "text[]", "numeric[]", "int[]"],
+            [list(column) for column in zip(*costs, strict=True)],
         )
-
-    enrichment = json.loads(lead["data"])
-    fields = {k: lead[k] for k in FILLABLE}
-    score = qualified = None
-    if error:
-        new_stage = "failed"
-        enrichment["failure"] = {"stage": stage, "reason": str(error)[:1000]}
-    else:
-        _fill(fields, data.pop("lead", None))
-        new_stage = NEXT_STAGE[stage]
-        if stage == "stage4":
-            settings = plans.run(plpy, SETTINGS_SQL, [], [])[0]
-            threshold = settings["threshold"]
-            outcome = scoring.score(
-                enrichment,
-                json.loads(settings["weights"]),
-                None if threshold is None else int(threshold),
+    if changed:
+        rows = [
+            (
+                lead_id,
+                lead["enrichment_stage"],
+                json.dumps(lead["enrichment"]),
+                *(lead[k] for k in FILLABLE),
+                lead["score"],
+                lead["qualified"],
             )
-            score, qualified = outcome.confidence_score, outcome.is_qualified
-            data = {**data, "breakdown": outcome.breakdown}
-        enrichment[stage] = data
-
-    plans.run(
-        plpy,
-        UPDATE_SQL,
-        ["bigint", "text", "text", "text", "text", "text", "text", "int", "bool"],
-        [lead_id, new_stage, json.dumps(enrichment), *fields.values(), score, qualified],
-    )
-    plans.run(plpy, APPLIED_SQL, ["uuid"], [webhook_id])
-    return json.dumps({"applied": True, "lead_id": lead_id, "stage": new_stage})
+            for lead_id, lead in changed.items()
+        ]
+        types = ["bigint[]", "text[]", "text[]", "text[]", "text[]", "text[]", "text[]"]
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        plans.run(plpy, UPDATE_SQL, [*types, "int[]", "bool[]"], columns)
+        plans.run(plpy, APPLIED_SQL, ["uuid[]"], [applied])
+    return answers
 
 
 def configure_scoring(plpy, weights: str | None, threshold: int | None) -> str:

@@ -48,7 +48,7 @@ TABLE_GRANTS = {
 EXECUTE_GRANTS = {
     # The dashboard view's figures (both helpers are security invoker).
     "prospectpro_reader": {"_campaign_spend", "_campaign_leads"},
-    "prospectpro_writer": {"apply_enrichment", "set_campaign_status"},
+    "prospectpro_writer": {"apply_enrichment", "apply_enrichment_batch", "set_campaign_status"},
     "prospectpro_worker": {"deliver_due", "next_due_in", "arm_wakeup", "run_delivery"},
     "prospectpro_admin": {
         "configure_endpoint", "enable_endpoint", "redeliver", "schedule_delivery",

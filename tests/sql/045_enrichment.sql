@@ -2,7 +2,7 @@
 -- call per statement, one event per row), and apply_enrichment: merging,
 -- costs, idempotency per webhook-id, never moving back, failures, scoring.
 begin;
-select plan(26);
+select plan(31);
 
 set local track_functions = 'pl';
 
@@ -163,6 +163,66 @@ select is(
         where webhook_id = 'a0000000-0000-0000-0000-000000000008'
     ),
     0, 'a refused call records nothing, not even its webhook-id'
+);
+
+-- apply_enrichment_batch: many outcomes, each statement once for all of them.
+insert into prospectpro.enhanced_leads (id, campaign_id, business_name)
+values (900301, 8001, 'Batch One'), (900302, 8001, 'Batch Two');
+create temporary table batch_calls as
+select
+    pg_stat_get_xact_function_calls('prospectpro.trigger_cost_monitoring'::regproc) as costs,
+    pg_stat_get_xact_function_calls('prospectpro.trigger_lead_status_webhook'::regproc) as leads;
+select is(
+    prospectpro.apply_enrichment_batch($$[
+        {"webhook_id": "b0000000-0000-0000-0000-000000000001", "lead_id": 900301,
+         "stage": "stage1", "result": {"business_verified": true, "lead": {"phone": "+1 1"}},
+         "costs": [{"api_name": "google_places_text_search", "cost": 0.04}]},
+        {"webhook_id": "b0000000-0000-0000-0000-000000000002", "lead_id": 424242,
+         "stage": "stage1"},
+        {"webhook_id": "b0000000-0000-0000-0000-000000000003", "lead_id": 900302,
+         "stage": "stage1", "costs": [{"api_name": "google_places_text_search", "cost": 0.04},
+                                      {"api_name": "google_places_details", "cost": 0.025}]},
+        {"webhook_id": "B0000000-0000-0000-0000-000000000001", "lead_id": 900301,
+         "stage": "stage1"},
+        {"webhook_id": "b0000000-0000-0000-0000-000000000004", "lead_id": 900302,
+         "stage": "stage3"}
+    ]$$),
+    $$[{"applied": true, "lead_id": 900301, "stage": "stage2"},
+       {"applied": false, "reason": "lead does not exist", "lead_id": 424242},
+       {"applied": true, "lead_id": 900302, "stage": "stage2"},
+       {"applied": false, "reason": "duplicate delivery", "lead_id": 900301},
+       {"applied": false, "reason": "lead is at stage2, not stage3", "lead_id": 900302}]$$::jsonb,
+    'a batch answers each outcome in order: applied, no lead, duplicate id, stale'
+);
+select results_eq(
+    $$select id, enrichment_stage, phone from prospectpro.enhanced_leads
+      where id in (900301, 900302) order by id$$,
+    $$values (900301::bigint, 'stage2', '+1 1'), (900302::bigint, 'stage2', null)$$,
+    '... each applied outcome moves its lead on'
+);
+select is(
+    (select sum(cost) from prospectpro.api_costs where lead_id in (900301, 900302)), 0.105,
+    '... and records the costs of the applied outcomes'
+);
+select results_eq(
+    $$select
+        pg_stat_get_xact_function_calls('prospectpro.trigger_cost_monitoring'::regproc) - costs,
+        pg_stat_get_xact_function_calls('prospectpro.trigger_lead_status_webhook'::regproc)
+        - leads
+      from batch_calls$$,
+    $$values (1::bigint, 1::bigint)$$,
+    '... with one cost statement and one lead update for the whole batch'
+);
+select is(
+    (
+        select array_agg(webhook_id::text order by webhook_id) from prospectpro.applied_deliveries
+        where webhook_id::text like 'b0000000%'
+    ),
+    array[
+        'b0000000-0000-0000-0000-000000000001', 'b0000000-0000-0000-0000-000000000003',
+        'b0000000-0000-0000-0000-000000000004'
+    ],
+    '... claiming each webhook-id once, none for a lead that does not exist'
 );
 
 select * from finish();

@@ -4,7 +4,7 @@
 -- carries a HINT, and must change nothing. Known bugs are TODO tests: they
 -- report "TODO passed" once fixed, and then should leave their TODO block.
 begin;
-select plan(111);
+select plan(121);
 
 -- Every table of the extension, as text: what "changes nothing" compares.
 create function pg_temp.snapshot() returns text
@@ -313,6 +313,42 @@ select pg_temp.refused(t.statement, t.what) from (
     (
         $$select prospectpro.apply_enrichment(gen_random_uuid(), 7001, 'stage1', '{"lead": "not an object"}')$$,
         'result.lead not an object (AttributeError)'
+    )
+) as t (statement, what);
+
+-- apply_enrichment_batch
+select pg_temp.refused(t.statement, t.what) from (
+    values
+    ($$select prospectpro.apply_enrichment_batch(null)$$, 'null outcomes'),
+    ($$select prospectpro.apply_enrichment_batch('{}')$$, 'outcomes that are no array'),
+    ($$select prospectpro.apply_enrichment_batch('[]')$$, 'no outcome'),
+    (
+        $$select prospectpro.apply_enrichment_batch(
+            (select jsonb_agg(jsonb_build_object('webhook_id', gen_random_uuid(),
+                'lead_id', 7001, 'stage', 'stage1')) from generate_series(1, 1001)))$$,
+        'more than 1000 outcomes'
+    ),
+    ($$select prospectpro.apply_enrichment_batch('[1]')$$, 'an outcome that is no object'),
+    (
+        $$select prospectpro.apply_enrichment_batch('[{"webhook_id": "x", "lead_id": 7001, "stage": "stage1"}]')$$,
+        'a webhook_id that is no UUID'
+    ),
+    (
+        $$select prospectpro.apply_enrichment_batch('[{"webhook_id": "a0000000-0000-0000-0000-000000000001", "lead_id": 7001.5, "stage": "stage1"}]')$$,
+        'a lead_id that is no integer'
+    ),
+    (
+        $$select prospectpro.apply_enrichment_batch('[{"webhook_id": "a0000000-0000-0000-0000-000000000001", "lead_id": 7001, "stage": "stage1", "costs": [{"api_name": "hunter", "cost": -1}]}]')$$,
+        'a negative cost'
+    ),
+    (
+        $$select prospectpro.apply_enrichment_batch('[{"webhook_id": "a0000000-0000-0000-0000-000000000001", "lead_id": 7001, "stage": "stage1", "colour": "red"}]')$$,
+        'an unknown key'
+    ),
+    (
+        -- The first outcome is fine: the second refuses the whole batch.
+        $$select prospectpro.apply_enrichment_batch('[{"webhook_id": "a0000000-0000-0000-0000-000000000001", "lead_id": 7001, "stage": "stage1"}, {"webhook_id": "a0000000-0000-0000-0000-000000000002", "lead_id": 7001, "stage": "stage9"}]')$$,
+        'one bad outcome among good ones'
     )
 ) as t (statement, what);
 
