@@ -9,13 +9,11 @@ call, so it can be killed at any moment without losing anything.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
@@ -24,18 +22,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import openapi, pipeline, schemas
+from . import batches, openapi, pipeline, providers, schemas
 from .auth import Rejected, authenticated_json
+from .batches import Batcher
 from .metrics import Metrics
-from .providers import ProviderConfig
 from .settings import Settings
 
 log = logging.getLogger("prospectpro.receiver")
 
-# httpcore scans, and polls, every connection of a pool on each request: the
-# provider calls go through a few small pools instead of one large one (half
-# the receiver's CPU per webhook, measured with 50 concurrent webhooks).
-HTTP_POOLS, POOL_CONNECTIONS = 4, 13
+# Connections per provider origin: enough for every webhook in flight.
+PROVIDER_CONNECTIONS = 50
 
 Handler = Callable[[Request, str, dict[str, Any]], Awaitable[JSONResponse]]
 ROUTES = {
@@ -126,19 +122,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             settings.database_url, min_size=1, max_size=10, open=False, kwargs={"autocommit": True}
         )
         await pool.open(wait=False)
-        async with contextlib.AsyncExitStack() as stack:
-            clients = [
-                await stack.enter_async_context(
-                    httpx.AsyncClient(
-                        limits=httpx.Limits(max_connections=POOL_CONNECTIONS),
-                        follow_redirects=False,
-                    )
-                )
-                for _ in range(HTTP_POOLS)
-            ]
+        async with providers.client(PROVIDER_CONNECTIONS) as http:
             app.state.pool = pool
-            # Each webhook takes the next client: next(app.state.http).
-            app.state.http = itertools.cycle(clients)
+            app.state.leads = Batcher(pool, batches.read_leads)
+            app.state.outcomes = Batcher(pool, batches.apply_outcomes)
+            app.state.http = http
             try:
                 yield
             finally:
@@ -165,5 +153,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = Metrics(settings.metrics_cache_seconds)
-    app.state.providers = ProviderConfig.from_env()
+    app.state.providers = providers.ProviderConfig.from_env()
     return app

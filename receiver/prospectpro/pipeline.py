@@ -1,36 +1,26 @@
 """What the receiver does with each webhook once it is authenticated and valid.
 
-Lead enrichment runs the stage's external calls and reports the outcome with
-one call to prospectpro.apply_enrichment(); the database decides everything
-else (idempotency, the next stage, scoring, costs).
+Lead enrichment runs the stage's external calls and reports the outcome
+in batches (prospectpro.apply_enrichment_batch(), see batches.py); the
+database decides everything else (idempotency, the next stage, scoring, costs).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from . import exports, providers
 from .auth import Rejected, check_bearer
+from .batches import NO_LEAD
 
 log = logging.getLogger("prospectpro.receiver")
 
-LEAD_SQL = """
-select l.id, l.campaign_id, l.business_name, l.website, l.phone, l.address, l.email,
-       l.enrichment_stage, l.enrichment_data,
-       exists (select from prospectpro.applied_deliveries as d where d.webhook_id = %(wid)s)
-           as seen
-from prospectpro.enhanced_leads as l where l.id = %(lead_id)s
-"""
-APPLY_SQL = "select prospectpro.apply_enrichment(%s, %s, %s, %s, %s)"
 # Calls a failed stage made before failing were billed all the same.
 BILLED_SQL = """
 insert into prospectpro.api_costs (campaign_id, lead_id, api_name, cost, request_count)
@@ -52,13 +42,11 @@ def is_uuid(value: str) -> bool:
     return True
 
 
-def _costs(calls: list[providers.Call]) -> str:
-    return json.dumps(
-        [
-            {"api_name": c.api_name, "cost": str(c.cost), "request_count": c.request_count}
-            for c in calls
-        ]
-    )
+def _costs(calls: list[providers.Call]) -> list[dict[str, Any]]:
+    return [
+        {"api_name": c.api_name, "cost": str(c.cost), "request_count": c.request_count}
+        for c in calls
+    ]
 
 
 def _as_found(lead: dict[str, Any]) -> dict[str, Any]:
@@ -84,11 +72,7 @@ async def lead_enrichment(
     if stage not in (*PROVIDER_STAGES, "stage4"):
         return JSONResponse({"status": "acknowledged", "enrichment_stage": stage})
 
-    async with state.pool.connection() as conn:
-        cur = conn.cursor(row_factory=dict_row)
-        lead = await (
-            await cur.execute(LEAD_SQL, {"wid": webhook_id, "lead_id": lead_id})
-        ).fetchone()
+    lead = await state.leads.submit((webhook_id, lead_id))
     if lead is None:
         return JSONResponse({"status": "ignored", "reason": f"lead {lead_id} no longer exists"})
     if lead["seen"]:
@@ -105,9 +89,7 @@ async def lead_enrichment(
     result = providers.StageResult({})
     if stage in PROVIDER_STAGES:
         try:
-            result = await PROVIDER_STAGES[stage](
-                next(state.http), state.providers, _as_found(lead)
-            )
+            result = await PROVIDER_STAGES[stage](state.http, state.providers, _as_found(lead))
         except providers.ProviderError as exc:
             log.warning("lead %s %s failed: %s", lead_id, stage, exc)
             _count_calls(state.metrics, exc.calls)
@@ -130,13 +112,16 @@ async def lead_enrichment(
     state.metrics.stage_seconds.labels(stage).observe(elapsed)
 
     data = {**result.data, "duration_ms": round(elapsed * 1000, 1)}
-    try:
-        async with state.pool.connection() as conn:
-            cur = await conn.execute(
-                APPLY_SQL, (webhook_id, lead_id, stage, json.dumps(data), _costs(result.calls))
-            )
-            (answer,) = await cur.fetchone()
-    except psycopg.errors.NoDataFound:
+    answer = await state.outcomes.submit(
+        {
+            "webhook_id": webhook_id,
+            "lead_id": lead_id,
+            "stage": stage,
+            "result": data,
+            "costs": _costs(result.calls),
+        }
+    )
+    if answer.get("reason") == NO_LEAD:
         return JSONResponse({"status": "ignored", "reason": f"lead {lead_id} no longer exists"})
     return JSONResponse({"status": "applied" if answer["applied"] else "unchanged", **answer})
 
@@ -159,7 +144,7 @@ async def cost_alert(request: Request, webhook_id: str, payload: dict[str, Any])
             f"{payload['threshold_value']} (over by {payload['threshold_exceeded_by']})."
         )
         try:
-            answer = await next(state.http).post(url, json={"text": text}, timeout=5.0)
+            answer = await state.http.post(url, json={"text": text}, timeout=5.0)
         except Exception as exc:
             return JSONResponse({"error": f"alert notification failed: {type(exc).__name__}"}, 502)
         if answer.status_code >= 300:

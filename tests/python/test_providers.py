@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from prospectpro import standins
+from prospectpro import providers, standins
 from prospectpro.providers import ProviderConfig, ProviderError, stage1, stage2, stage3
 from prospectpro.providers.contacts import extract_contacts
 from prospectpro.providers.hunter import searchable_domain
@@ -75,7 +75,7 @@ def config(standins_url):
 
 def run(stage, config, lead, **options):
     async def go():
-        async with httpx.AsyncClient() as client:
+        async with providers.client() as client:
             return await stage(client, config, lead, **options)
 
     return asyncio.run(go())
@@ -499,7 +499,7 @@ def test_a_hundred_leads_make_a_mix_of_qualified_and_unqualified(standin, config
         return scoring.score(stages).is_qualified
 
     async def campaign():
-        async with httpx.AsyncClient() as client:
+        async with providers.client() as client:
             return [await enrich(client, f"Lead {i}") for i in range(100)]
 
     qualified = Counter(asyncio.run(campaign()))

@@ -1,0 +1,200 @@
+"""The providers' HTTP transport against a raw HTTP/1.1 server on loopback: keep-alive,
+the framings a server may choose, connections the server closes, timeouts, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+import subprocess
+
+import httpx
+import pytest
+from prospectpro.providers.transport import KeepAliveTransport, client
+
+OK = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 12\r\n\r\n{"ok": true}'
+
+
+class RawServer:
+    """Answers each request with what ``answer(path)`` returns (raw bytes, or None to
+    hang up without answering), and counts the connections it accepted."""
+
+    def __init__(self, answer) -> None:
+        self.answer = answer
+        self.connections = 0
+        self.requests: list[bytes] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                self.requests.append(head)
+                path = head.split(b" ")[1].decode()
+                answer = await self.answer(path)
+                if answer is None:
+                    break
+                writer.write(answer)
+                await writer.drain()
+                if b"connection: close" in answer:
+                    break
+        writer.close()
+
+
+@contextlib.asynccontextmanager
+async def serving(answer, tls: ssl.SSLContext | None = None):
+    server = RawServer(answer)
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0, ssl=tls)
+    port = listener.sockets[0].getsockname()[1]
+    async with listener:
+        yield server, f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def constant(answer: bytes):
+    async def respond(path: str) -> bytes:
+        return answer
+
+    return respond
+
+
+def test_consecutive_requests_share_one_keep_alive_connection():
+    async def go():
+        async with serving(constant(OK)) as (server, url), client() as http:
+            answers = [await http.get(f"{url}/x", params={"q": "a b"}) for _ in range(5)]
+            return server, answers
+
+    server, answers = run(go())
+    assert [a.json() for a in answers] == [{"ok": True}] * 5
+    assert server.connections == 1
+    assert server.requests[0].startswith(b"GET /x?q=a+b HTTP/1.1\r\n")
+
+
+def test_concurrent_requests_open_at_most_max_connections():
+    async def slow(path: str) -> bytes:
+        await asyncio.sleep(0.05)
+        return OK
+
+    async def go():
+        transport = KeepAliveTransport(max_connections=3)
+        async with serving(slow) as (server, url), httpx.AsyncClient(transport=transport) as http:
+            await asyncio.gather(*(http.get(url) for _ in range(12)))
+            return server.connections
+
+    assert run(go()) == 3
+
+
+def test_chunked_and_close_delimited_bodies_are_read_whole():
+    chunked = (
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    )
+    close_delimited = b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end"
+
+    async def respond(path: str) -> bytes:
+        return chunked if path == "/chunked" else close_delimited
+
+    async def go():
+        async with serving(respond) as (server, url), client() as http:
+            texts = [(await http.get(f"{url}{p}")).text for p in ("/chunked", "/close", "/chunked")]
+            return texts, server.connections
+
+    texts, connections = run(go())
+    assert texts == ["hello world", "until the end", "hello world"]
+    assert connections == 2  # the close-delimited answer cannot leave its connection open
+
+
+def test_an_idle_connection_the_server_closed_is_replaced():
+    answers = iter([OK, None, OK])  # the second request finds the connection gone
+
+    async def respond(path: str) -> bytes | None:
+        return next(answers)
+
+    async def go():
+        async with serving(respond) as (server, url), client() as http:
+            first = await http.get(url)
+            second = await http.get(url)
+            return first.status_code, second.status_code, server.connections
+
+    assert run(go()) == (200, 200, 2)
+
+
+def test_a_body_not_read_to_its_end_closes_its_connection():
+    big = b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n" + b"x" * 100000
+
+    async def go():
+        async with serving(constant(big)) as (server, url), client() as http:
+            async with http.stream("GET", url) as response:
+                async for chunk in response.aiter_bytes():
+                    assert chunk
+                    break
+            assert (await http.get(url)).content == b"x" * 100000
+            return server.connections
+
+    assert run(go()) == 2
+
+
+def test_a_server_that_does_not_answer_in_time_is_a_read_timeout():
+    async def hang(path: str) -> bytes:
+        await asyncio.sleep(5)
+        return OK
+
+    async def go():
+        async with serving(hang) as (_, url), client() as http:
+            await http.get(url, timeout=0.2)
+
+    with pytest.raises(httpx.ReadTimeout):
+        run(go())
+
+
+def test_a_refused_connection_is_a_connect_error():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket is closed
+
+    async def go():
+        async with client() as http:
+            await http.get(f"http://127.0.0.1:{port}/")
+
+    with pytest.raises(httpx.ConnectError):
+        run(go())
+
+
+def test_an_answer_that_is_not_http_is_a_protocol_error():
+    async def go():
+        async with serving(constant(b"SSH-2.0-OpenSSH\r\n\r\n")) as (_, url), client() as http:
+            await http.get(url)
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        run(go())
+
+
+def test_https_is_spoken_with_the_given_tls_context(tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    trusting = ssl.create_default_context(cafile=str(cert))
+
+    async def go():
+        transport = KeepAliveTransport(ssl_context=trusting)
+        async with (
+            serving(constant(OK), tls=server_tls) as (_, url),
+            httpx.AsyncClient(transport=transport) as http,
+        ):
+            trusted = (await http.get(url)).json()
+            async with client() as untrusting:
+                with pytest.raises(httpx.ConnectError):
+                    await untrusting.get(url)
+            return trusted
+
+    assert run(go()) == {"ok": True}
