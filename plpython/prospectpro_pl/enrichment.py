@@ -85,7 +85,7 @@ def _bad_argument(plpy, message: str, hint: str) -> None:
     plpy.error(message, hint=hint, sqlstate="22023")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
     """One stage's outcome as the receiver reports it, validated."""
 
@@ -191,7 +191,8 @@ def apply_batch(plpy, outcomes: str | None) -> str:
     for n, item in enumerate(items):
         where = f"outcome {n}: "
         if not isinstance(item, dict) or set(item) - OUTCOME_KEYS:
-            _bad_argument(plpy, f"{where}an object of {', '.join(sorted(OUTCOME_KEYS))}", hint)
+            keys = ", ".join(sorted(OUTCOME_KEYS))
+            _bad_argument(plpy, f"{where}must be an object with no keys but {keys}", hint)
         webhook_id, lead_id = item.get("webhook_id"), item.get("lead_id")
         if webhook_id is not None:
             if not isinstance(webhook_id, str) or not UUID.fullmatch(webhook_id):
