@@ -34,7 +34,7 @@ TEST_SETTINGS = {
 }
 
 
-def _as_server_user() -> list[str]:
+def as_server_user() -> list[str]:
     return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
 
@@ -53,7 +53,7 @@ class Cluster:
 
     # -- lifecycle -------------------------------------------------------
     def _run(self, *args: str) -> None:
-        subprocess.run([*_as_server_user(), *args], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*as_server_user(), *args], check=True, stdout=subprocess.DEVNULL)
 
     def init(self) -> None:
         if os.geteuid() == 0:
