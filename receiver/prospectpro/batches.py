@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
 LEADS_SQL = """
 select l.id, l.campaign_id, l.business_name, l.website, l.phone, l.address, l.email,
@@ -48,43 +48,62 @@ class Batcher:
         self.calls = calls
         self.max_batch = max_batch
         self._waiting: list[tuple[Any, asyncio.Future]] = []
-        self._flushers: set[asyncio.Task] = set()
+        self._flushing = 0
+        self._tasks: set[asyncio.Task] = set()  # held, so that none is collected mid-flush
 
     async def submit(self, item: Any) -> Any:
         future = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
-        if len(self._flushers) < self.calls:
+        if self._flushing < self.calls:
+            self._flushing += 1
             task = asyncio.create_task(self._flush())
-            self._flushers.add(task)
-            task.add_done_callback(self._flushers.discard)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await future
 
     async def _flush(self) -> None:
-        while self._waiting:
-            batch = self._waiting[: self.max_batch]
-            del self._waiting[: self.max_batch]
-            await self._run(batch)
+        # No await between the last look at the queue and the count going down:
+        # an item submitted after it starts a flush of its own.
+        try:
+            while self._waiting:
+                batch = self._waiting[: self.max_batch]
+                del self._waiting[: self.max_batch]
+                try:
+                    await self._run(batch)
+                except BaseException as exc:  # a bug, or the receiver shutting down
+                    for _, future in batch:
+                        _settle(future, exception=exc)
+                    if not isinstance(exc, Exception):
+                        raise
+        finally:
+            self._flushing -= 1
 
     async def _run(self, batch: list[tuple[Any, asyncio.Future]]) -> None:
         try:
             async with self.pool.connection() as conn:
                 results = await self.call(conn, [item for item, _ in batch])
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            # The database is out of reach: every item fails, and is delivered again.
-            for _, future in batch:
-                _settle(future, exception=exc)
-            return
         except psycopg.Error as exc:
-            if len(batch) == 1:
-                _settle(batch[0][1], exception=exc)
+            if len(batch) == 1 or out_of_reach(exc):
+                # Every item fails, and its webhook is delivered again later.
+                for _, future in batch:
+                    _settle(future, exception=exc)
                 return
-            # One item's error (or a deadlock between batches) must not fail the
+            # One item's error, or a deadlock between batches, must not fail the
             # others: each is run alone.
             for one in batch:
                 await self._run([one])
             return
         for (_, future), result in zip(batch, results, strict=True):
             _settle(future, result)
+
+
+def out_of_reach(exc: psycopg.Error) -> bool:
+    """Whether the error is the connection's (it broke, or none came from the pool:
+    no SQLSTATE, or class 08), not the batch's. Deadlocks, serialization failures
+    and statement timeouts are OperationalErrors too, with SQLSTATEs of their own."""
+    return isinstance(exc, psycopg.OperationalError) and (
+        exc.sqlstate is None or exc.sqlstate.startswith("08")
+    )
 
 
 def _settle(

@@ -58,6 +58,59 @@ def test_an_error_of_one_item_is_its_own(dsn):
     assert [13] in calls  # it was tried alone before it failed
 
 
+def test_a_deadlock_between_batches_is_resolved_item_by_item(dsn):
+    # Deadlocks are OperationalErrors, like a lost connection, but they are the batch's.
+    async def deadlock_when_together(conn, items):
+        await conn.execute("select 1")
+        if len(items) > 1:
+            raise psycopg.errors.DeadlockDetected("deadlock detected")
+        return items
+
+    async def body(pool):
+        batcher = Batcher(pool, deadlock_when_together, calls=1)
+        first = asyncio.create_task(batcher.submit(0))
+        await asyncio.sleep(0.01)
+        rest = await asyncio.gather(*(batcher.submit(n) for n in range(1, 6)))
+        return [await first, *rest]
+
+    assert run_with_pool(dsn, body) == list(range(6))
+
+
+def test_an_item_submitted_as_the_last_flush_ends_is_flushed(dsn):
+    async def echo(conn, items):
+        await conn.execute("select 1")
+        return items
+
+    async def body(pool):
+        batcher = Batcher(pool, echo, calls=1)
+        # Its answer wakes this task before the flush that gave it has ended; the
+        # next submit runs in this task (wait_for would start a task of its own, later).
+        first = await batcher.submit(1)
+        async with asyncio.timeout(5):
+            return first, await batcher.submit(2)
+
+    assert run_with_pool(dsn, body) == (1, 2)
+
+
+def test_a_failure_that_is_no_database_error_reaches_its_items(dsn):
+    async def broken(conn, items):
+        await conn.execute("select 1")
+        if 0 in items:
+            return []  # one result short: a bug
+        return items
+
+    async def body(pool):
+        batcher = Batcher(pool, broken, calls=1)
+        failed = await asyncio.gather(
+            asyncio.wait_for(batcher.submit(0), timeout=5), return_exceptions=True
+        )
+        return failed, await asyncio.wait_for(batcher.submit(7), timeout=5)
+
+    (failed,), later = run_with_pool(dsn, body)
+    assert isinstance(failed, ValueError)  # zip(strict=True) found the bug
+    assert later == 7
+
+
 def test_a_database_out_of_reach_fails_the_batch_at_once(dsn):
     calls: list[list[int]] = []
 
