@@ -51,6 +51,10 @@ from unnest($1::uuid[], $2::bigint[], $3::text[]) as c (webhook_id, lead_id, sta
 on conflict (webhook_id) do nothing
 returning webhook_id::text as webhook_id
 """
+SEEN_SQL = """
+select webhook_id::text as webhook_id from prospectpro.applied_deliveries
+where webhook_id = any($1::uuid[])
+"""
 COSTS_SQL = """
 insert into prospectpro.api_costs (campaign_id, lead_id, api_name, cost, request_count)
 select * from unnest($1::bigint[], $2::bigint[], $3::text[], $4::numeric[], $5::int[])
@@ -203,19 +207,12 @@ def apply_batch(plpy, outcomes: str | None) -> str:
         error = item.get("error")
         if error is not None and not isinstance(error, str):
             _bad_argument(plpy, f"{where}error must be a string or null", hint)
-        data = item.get("result", {})
+        # Optional, as apply_enrichment's arguments are: absent or null is the default.
+        data = {} if item.get("result") is None else item["result"]
+        costs = [] if item.get("costs") is None else item["costs"]
+        size = len(json.dumps(data, ensure_ascii=False))  # as long as its jsonb text
         parsed.append(
-            _outcome(
-                plpy,
-                webhook_id,
-                lead_id,
-                item.get("stage"),
-                data,
-                item.get("costs", []),
-                error,
-                len(json.dumps(data)),
-                where,
-            )
+            _outcome(plpy, webhook_id, lead_id, item.get("stage"), data, costs, error, size, where)
         )
     return json.dumps(_apply(plpy, parsed))
 
@@ -249,6 +246,12 @@ def _apply(plpy, outcomes: list[Outcome]) -> list[dict]:
         )
     }
 
+    # A webhook-id applied before its lead was deleted is still a duplicate delivery.
+    missing = [o.webhook_id for o in outcomes if o.lead_id not in leads]
+    seen = set()
+    if missing:
+        seen = {r["webhook_id"] for r in plans.run(plpy, SEEN_SQL, ["uuid[]"], [missing])}
+
     answers: list[dict] = []
     costs: list[tuple] = []
     changed: dict[int, dict] = {}
@@ -257,7 +260,8 @@ def _apply(plpy, outcomes: list[Outcome]) -> list[dict]:
     for n, o in enumerate(outcomes):
         lead = leads.get(o.lead_id)
         if lead is None:
-            answers.append({"applied": False, "reason": NO_LEAD, "lead_id": o.lead_id})
+            reason = "duplicate delivery" if o.webhook_id in seen else NO_LEAD
+            answers.append({"applied": False, "reason": reason, "lead_id": o.lead_id})
             continue
         if first[o.webhook_id] != n or o.webhook_id not in claimed:
             answers.append({"applied": False, "reason": "duplicate delivery", "lead_id": o.lead_id})

@@ -2,7 +2,7 @@
 -- call per statement, one event per row), and apply_enrichment: merging,
 -- costs, idempotency per webhook-id, never moving back, failures, scoring.
 begin;
-select plan(31);
+select plan(35);
 
 set local track_functions = 'pl';
 
@@ -223,6 +223,39 @@ select is(
         'b0000000-0000-0000-0000-000000000004'
     ],
     '... claiming each webhook-id once, none for a lead that does not exist'
+);
+
+select is(
+    prospectpro.apply_enrichment_batch($$[
+        {"webhook_id": "b0000000-0000-0000-0000-000000000005", "lead_id": 900302,
+         "stage": "stage2", "result": null, "costs": null}
+    ]$$) -> 0 ->> 'stage',
+    'stage3', 'a null result and null costs are the defaults, as for apply_enrichment'
+);
+select is(
+    prospectpro.apply_enrichment_batch(jsonb_build_array(jsonb_build_object(
+        'webhook_id', 'b0000000-0000-0000-0000-000000000006', 'lead_id', 900302,
+        'stage', 'stage3', 'result', jsonb_build_object('note', repeat('é', 200000))
+    ))) -> 0 ->> 'applied',
+    'true', 'the size limit counts characters, as apply_enrichment does (not escapes)'
+);
+delete from prospectpro.enhanced_leads where id = 900301;
+select is(
+    prospectpro.apply_enrichment_batch($$[
+        {"webhook_id": "b0000000-0000-0000-0000-000000000001", "lead_id": 900301,
+         "stage": "stage1"},
+        {"webhook_id": "b0000000-0000-0000-0000-000000000007", "lead_id": 900301,
+         "stage": "stage2"}
+    ]$$),
+    $$[{"applied": false, "reason": "duplicate delivery", "lead_id": 900301},
+       {"applied": false, "reason": "lead does not exist", "lead_id": 900301}]$$::jsonb,
+    'a lead deleted since: a webhook-id applied before is still a duplicate delivery'
+);
+select is(
+    prospectpro.apply_enrichment(
+        'b0000000-0000-0000-0000-000000000001', 900301, 'stage1'
+    ) ->> 'reason',
+    'duplicate delivery', '... for apply_enrichment too (no P0002)'
 );
 
 select * from finish();
