@@ -11,35 +11,49 @@ import subprocess
 
 import httpx
 import pytest
+from prospectpro.providers import transport
 from prospectpro.providers.transport import KeepAliveTransport, client
 
 OK = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 12\r\n\r\n{"ok": true}'
 
 
 class RawServer:
-    """Answers each request with what ``answer(path)`` returns (raw bytes, or None to
-    hang up without answering), and counts the connections it accepted."""
+    """Answers each request with what ``answer(path)`` returns: raw bytes, or a list of
+    steps (bytes to send, seconds to wait, None to hang up). Counts the connections it
+    accepted and those the client closed."""
 
     def __init__(self, answer) -> None:
         self.answer = answer
         self.connections = 0
+        self.closed_by_client = 0
         self.requests: list[bytes] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                self.requests.append(head)
-                path = head.split(b" ")[1].decode()
-                answer = await self.answer(path)
-                if answer is None:
-                    break
-                writer.write(answer)
-                await writer.drain()
-                if b"connection: close" in answer:
-                    break
+        with contextlib.suppress(ConnectionError):
+            while await self._answer(reader, writer):
+                pass
         writer.close()
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            self.closed_by_client += 1
+            return False
+        self.requests.append(head)
+        steps = await self.answer(head.split(b" ")[1].decode())
+        for step in steps if isinstance(steps, list) else [steps]:
+            if step is None:
+                return False
+            if isinstance(step, float):
+                await asyncio.sleep(step)
+                continue
+            writer.write(step)
+            await writer.drain()
+            if b"connection: close" in step:
+                return False
+        return True
 
 
 @contextlib.asynccontextmanager
@@ -108,8 +122,22 @@ def test_chunked_and_close_delimited_bodies_are_read_whole():
     assert connections == 2  # the close-delimited answer cannot leave its connection open
 
 
-def test_an_idle_connection_the_server_closed_is_replaced():
-    answers = iter([OK, None, OK])  # the second request finds the connection gone
+def test_an_idle_connection_the_server_closed_is_not_reused():
+    async def go():
+        # The server hangs up after answering, without a connection: close header.
+        async with serving(constant([OK, None])) as (server, url), client() as http:
+            first = await http.get(url)
+            await asyncio.sleep(0.05)
+            second = await http.get(url)
+            return first.status_code, second.status_code, server.connections, server.requests
+
+    first, second, connections, requests = run(go())
+    assert (first, second, connections) == (200, 200, 2)
+    assert len(requests) == 2  # the closed connection was not even tried
+
+
+def test_a_request_the_server_hangs_up_on_is_sent_again_on_a_new_connection():
+    answers = iter([OK, None, OK])  # the second request finds the connection going away
 
     async def respond(path: str) -> bytes | None:
         return next(answers)
@@ -121,6 +149,59 @@ def test_an_idle_connection_the_server_closed_is_replaced():
             return first.status_code, second.status_code, server.connections
 
     assert run(go()) == (200, 200, 2)
+
+
+def test_an_answer_that_arrives_on_an_idle_connection_is_not_taken_for_the_next():
+    timeout = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+    async def go():
+        async with serving(constant([OK, 0.02, timeout])) as (server, url), client() as http:
+            first = await http.get(url)
+            await asyncio.sleep(0.1)  # the unasked 408 arrives meanwhile
+            second = await http.get(url)
+            return first.status_code, second.status_code, server.connections
+
+    assert run(go()) == (200, 200, 2)
+
+
+def test_idle_connections_expire_and_are_capped(monkeypatch):
+    monkeypatch.setattr(transport, "KEEPALIVE_EXPIRY", 0.2)
+    monkeypatch.setattr(transport, "MAX_IDLE", 2)
+
+    async def go():
+        async with (
+            serving(constant(OK)) as (a, url_a),
+            serving(constant(OK)) as (b, url_b),
+            serving(constant(OK)) as (c, url_c),
+            client() as http,
+        ):
+            for url in (url_a, url_b, url_c):
+                await http.get(url)
+            await asyncio.sleep(0.05)
+            capped = (a.closed_by_client, b.closed_by_client, c.closed_by_client)
+            await asyncio.sleep(0.3)
+            await http.get(url_c)  # a request past the expiry closes what expired
+            await asyncio.sleep(0.05)
+            return capped, (b.closed_by_client, c.closed_by_client, c.connections)
+
+    capped, expired = run(go())
+    assert capped == (1, 0, 0)  # the oldest of three idle connections, over the cap of 2
+    assert expired == (1, 1, 2)
+
+
+def test_cookies_a_site_sets_are_not_sent_back():
+    with_cookie = (
+        b"HTTP/1.1 200 OK\r\nset-cookie: session=abc; Path=/\r\ncontent-length: 12\r\n\r\n"
+        b'{"ok": true}'
+    )
+
+    async def go():
+        async with serving(constant(with_cookie)) as (server, url), client() as http:
+            await http.get(url)
+            await http.get(url)
+            return server.requests
+
+    assert not any(b"cookie" in head.lower() for head in run(go()))
 
 
 def test_a_body_not_read_to_its_end_closes_its_connection():

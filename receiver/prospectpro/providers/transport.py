@@ -6,13 +6,22 @@ connection and takes anyio locks on each request. This one keeps, per origin,
 a stack of idle connections and a bound on the connections in use, and lets
 h11 speak the protocol. The providers still use httpx's client: requests,
 redirects, streamed bodies and its exceptions are unchanged.
+
+Idle connections are kept for KEEPALIVE_EXPIRY seconds and at most MAX_IDLE
+of them in all, oldest closed first: the API providers' few origins keep
+theirs, while the one-off origins of scraped websites leave no sockets behind.
+A connection on which anything arrived while it was idle (an early close, a
+408) is never reused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.cookiejar
 import ssl
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
@@ -20,20 +29,38 @@ import h11
 import httpx
 
 READ_SIZE = 64 * 1024
+MAX_HEAD_BYTES = 100 * 1024  # httpcore's limit; h11's own is 16 KiB
+KEEPALIVE_EXPIRY = 5.0
+MAX_IDLE = 100
 IDEMPOTENT = {"GET", "HEAD", "OPTIONS"}
+
+Origin = tuple[str, str, int]
+
+
+class _Reader(asyncio.StreamReader):
+    """A stream reader that notices anything arriving while its connection is idle."""
+
+    idle = False
+    stale = False
+
+    def feed_data(self, data: bytes) -> None:
+        self.stale |= self.idle
+        super().feed_data(data)
+
+    def feed_eof(self) -> None:
+        self.stale |= self.idle
+        super().feed_eof()
 
 
 class _Connection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, origin: Origin, reader: _Reader, writer: asyncio.StreamWriter) -> None:
+        self.origin = origin
         self.reader = reader
         self.writer = writer
-        self.protocol = h11.Connection(h11.CLIENT)
+        self.protocol = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
+        self.idle_since = 0.0
 
-    @property
-    def reusable(self) -> bool:
-        return not self.reader.at_eof() and self.protocol.our_state is h11.IDLE
-
-    async def send(self, *events: h11.Event, timeout: float | None) -> None:
+    async def send(self, events: list[h11.Event], timeout: float | None) -> None:
         self.writer.write(b"".join(self.protocol.send(e) or b"" for e in events))
         async with asyncio.timeout(timeout):
             await self.writer.drain()
@@ -48,7 +75,7 @@ class _Connection:
         """After a whole exchange: ready the connection for the next one, if it can be."""
         if self.protocol.our_state is h11.DONE and self.protocol.their_state is h11.DONE:
             self.protocol.start_next_cycle()
-            return True
+            return not self.reader.at_eof()
         return False
 
     def close(self) -> None:
@@ -59,20 +86,28 @@ class _Connection:
 class _Pool:
     """One origin's connections: at most ``slots`` in use, the idle ones kept for reuse."""
 
+    origin: Origin
     slots: asyncio.Semaphore
+    in_use: int = 0  # requests holding or waiting for a slot
     idle: list[_Connection] = field(default_factory=list)
 
 
 @contextlib.contextmanager
-def _as_httpx_errors(request: httpx.Request, timeout: type[httpx.TimeoutException]) -> Iterator:
+def _as_httpx_errors(
+    request: httpx.Request,
+    timeout: type[httpx.TimeoutException],
+    failure: type[httpx.TransportError],
+) -> Iterator:
     try:
         yield
     except TimeoutError as exc:
         raise timeout(f"timed out: {request.url.host}", request=request) from exc
-    except h11.ProtocolError as exc:
+    except h11.RemoteProtocolError as exc:
         raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+    except h11.LocalProtocolError as exc:
+        raise httpx.LocalProtocolError(str(exc), request=request) from exc
     except OSError as exc:
-        raise httpx.ReadError(f"{type(exc).__name__}: {exc}", request=request) from exc
+        raise failure(f"{type(exc).__name__}: {exc}", request=request) from exc
 
 
 class KeepAliveTransport(httpx.AsyncBaseTransport):
@@ -81,40 +116,49 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self.max_connections = max_connections
         self.ssl_context = ssl_context or httpx.create_ssl_context()
-        self._pools: dict[tuple[str, str, int], _Pool] = {}
+        self._pools: dict[Origin, _Pool] = {}
+        self._idle: OrderedDict[_Connection, None] = OrderedDict()  # oldest first
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         if url.scheme not in ("http", "https"):
             raise httpx.UnsupportedProtocol(f"unsupported scheme {url.scheme!r}", request=request)
-        origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        # The host as sent in the Host header: IDNA-encoded, as httpx wrote it.
+        host = url.raw_host.decode("ascii")
+        origin = (url.scheme, host, url.port or (443 if url.scheme == "https" else 80))
+        self._expire(time.monotonic() - KEEPALIVE_EXPIRY)
         pool = self._pools.get(origin)
         if pool is None:
-            pool = self._pools[origin] = _Pool(asyncio.Semaphore(self.max_connections))
+            pool = self._pools[origin] = _Pool(origin, asyncio.Semaphore(self.max_connections))
         timeouts = request.extensions.get("timeout", {})
+        pool.in_use += 1
         try:
-            async with asyncio.timeout(timeouts.get("pool")):
-                await pool.slots.acquire()
-        except TimeoutError as exc:
-            raise httpx.PoolTimeout("no connection free", request=request) from exc
-        try:
-            conn, head = await self._exchange(request, origin, pool, timeouts)
+            try:
+                async with asyncio.timeout(timeouts.get("pool")):
+                    await pool.slots.acquire()
+            except TimeoutError as exc:
+                raise httpx.PoolTimeout("no connection free", request=request) from exc
+            try:
+                conn, head = await self._exchange(request, origin, pool, timeouts)
+            except BaseException:
+                pool.slots.release()
+                raise
         except BaseException:
-            pool.slots.release()
+            pool.in_use -= 1
+            self._done_with(pool)
             raise
-        body = _Body(conn, pool, timeouts.get("read"), request)
         return httpx.Response(
             head.status_code,
             headers=head.headers,
-            stream=body,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": head.reason},
+            stream=_Body(self, conn, pool, timeouts.get("read"), request),
+            extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
         )
 
     async def _exchange(
-        self, request: httpx.Request, origin: tuple[str, str, int], pool: _Pool, timeouts: dict
+        self, request: httpx.Request, origin: Origin, pool: _Pool, timeouts: dict
     ) -> tuple[_Connection, h11.Response]:
         """Send the request and read the response's head, on an idle connection if one
-        is left; an idle connection the server had closed is replaced once."""
+        is left; an idle connection the server closed as it was taken is replaced once."""
         body = await request.aread()
         events = [
             h11.Request(
@@ -124,18 +168,13 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             h11.EndOfMessage(),
         ]
         while True:
-            conn = None
-            while pool.idle and conn is None:
-                conn = pool.idle.pop()
-                if not conn.reusable:  # the server closed it while it was idle
-                    conn.close()
-                    conn = None
+            conn = self._take_idle(pool)
             reused = conn is not None
             conn = conn or await self._connect(request, origin, timeouts)
             try:
-                with _as_httpx_errors(request, httpx.WriteTimeout):
-                    await conn.send(*events, timeout=timeouts.get("write"))
-                with _as_httpx_errors(request, httpx.ReadTimeout):
+                with _as_httpx_errors(request, httpx.WriteTimeout, httpx.WriteError):
+                    await conn.send(events, timeouts.get("write"))
+                with _as_httpx_errors(request, httpx.ReadTimeout, httpx.ReadError):
                     while not isinstance(
                         event := await conn.next_event(timeouts.get("read")), h11.Response
                     ):
@@ -144,7 +183,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                                 "server closed the connection without answering", request=request
                             )
                 return conn, event
-            except (httpx.RemoteProtocolError, httpx.ReadError):
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
                 conn.close()
                 if not (reused and request.method in IDEMPOTENT):
                     raise
@@ -152,27 +191,66 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 conn.close()
                 raise
 
-    async def _connect(
-        self, request: httpx.Request, origin: tuple[str, str, int], timeouts: dict
-    ) -> _Connection:
+    def _take_idle(self, pool: _Pool) -> _Connection | None:
+        while pool.idle:
+            conn = pool.idle.pop()
+            del self._idle[conn]
+            conn.reader.idle = False
+            if not conn.reader.stale:
+                return conn
+            conn.close()
+        return None
+
+    def _release(self, conn: _Connection, pool: _Pool, reusable: bool) -> None:
+        """A response is done with its connection: keep it idle for the next, or close it."""
+        if reusable and not conn.reader.stale:
+            conn.reader.idle = True
+            conn.idle_since = time.monotonic()
+            pool.idle.append(conn)
+            self._idle[conn] = None
+            while len(self._idle) > MAX_IDLE:
+                self._close_idle(next(iter(self._idle)))
+        else:
+            conn.close()
+        pool.slots.release()
+        self._done_with(pool)
+
+    def _expire(self, before: float) -> None:
+        while self._idle and (oldest := next(iter(self._idle))).idle_since < before:
+            self._close_idle(oldest)
+
+    def _close_idle(self, conn: _Connection) -> None:
+        del self._idle[conn]
+        pool = self._pools[conn.origin]
+        pool.idle.remove(conn)
+        conn.close()
+        self._done_with(pool)
+
+    def _done_with(self, pool: _Pool) -> None:
+        """Forget an origin once it has no connection left."""
+        if pool.in_use == 0 and not pool.idle and self._pools.get(pool.origin) is pool:
+            del self._pools[pool.origin]
+
+    async def _connect(self, request: httpx.Request, origin: Origin, timeouts: dict) -> _Connection:
         scheme, host, port = origin
         tls = self.ssl_context if scheme == "https" else None
+        loop = asyncio.get_running_loop()
+        reader = _Reader(limit=READ_SIZE, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
         try:
             async with asyncio.timeout(timeouts.get("connect")):
-                reader, writer = await asyncio.open_connection(
-                    host, port, ssl=tls, server_hostname=host if tls else None, limit=READ_SIZE
+                transport, _ = await loop.create_connection(
+                    lambda: protocol, host, port, ssl=tls, server_hostname=host if tls else None
                 )
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port}", request=request) from exc
         except OSError as exc:
             raise httpx.ConnectError(f"{type(exc).__name__}: {exc}", request=request) from exc
-        return _Connection(reader, writer)
+        return _Connection(origin, reader, asyncio.StreamWriter(transport, protocol, reader, loop))
 
     async def aclose(self) -> None:
-        for pool in self._pools.values():
-            for conn in pool.idle:
-                conn.close()
-            pool.idle.clear()
+        for conn in list(self._idle):
+            self._close_idle(conn)
 
 
 class _Body(httpx.AsyncByteStream):
@@ -180,8 +258,14 @@ class _Body(httpx.AsyncByteStream):
     or closes the connection when the body was not read to its end."""
 
     def __init__(
-        self, conn: _Connection, pool: _Pool, timeout: float | None, request: httpx.Request
+        self,
+        transport: KeepAliveTransport,
+        conn: _Connection,
+        pool: _Pool,
+        timeout: float | None,
+        request: httpx.Request,
     ) -> None:
+        self.transport = transport
         self.conn = conn
         self.pool = pool
         self.timeout = timeout
@@ -189,7 +273,7 @@ class _Body(httpx.AsyncByteStream):
         self.closed = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _as_httpx_errors(self.request, httpx.ReadTimeout):
+        with _as_httpx_errors(self.request, httpx.ReadTimeout, httpx.ReadError):
             while True:
                 event = await self.conn.next_event(self.timeout)
                 if isinstance(event, h11.Data):
@@ -198,18 +282,21 @@ class _Body(httpx.AsyncByteStream):
                     return
 
     async def aclose(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        if self.conn.finish() and self.conn.reusable:
-            self.pool.idle.append(self.conn)
-        else:
-            self.conn.close()
-        self.pool.slots.release()
+        if not self.closed:
+            self.closed = True
+            self.pool.in_use -= 1
+            self.transport._release(self.conn, self.pool, self.conn.finish())
+
+
+# One client serves every webhook: it keeps no cookies, so one lead's website
+# cannot set what another's request sends, and no jar grows with the sites scraped.
+_NO_COOKIES = http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
 
 
 def client(max_connections: int = 50) -> httpx.AsyncClient:
     """The client the providers call through (the receiver's one, shared by its webhooks)."""
     return httpx.AsyncClient(
-        transport=KeepAliveTransport(max_connections=max_connections), follow_redirects=False
+        transport=KeepAliveTransport(max_connections=max_connections),
+        follow_redirects=False,
+        cookies=http.cookiejar.CookieJar(policy=_NO_COOKIES),
     )
