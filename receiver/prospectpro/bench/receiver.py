@@ -1,7 +1,8 @@
 """The receiver: stage-1 lead_enrichment webhooks answered per second, 50 at a
 time, each a real one (the event the lead's insert queued, its webhook-id and
 payload) so that every request calls the stand-in providers and applies the
-outcome with prospectpro.apply_enrichment(); and the receiver's peak memory."""
+outcome (in the receiver's batches of prospectpro.apply_enrichment_batch());
+and the receiver's peak memory."""
 
 from __future__ import annotations
 
