@@ -261,14 +261,14 @@ def _apply(plpy, outcomes: list[Outcome]) -> list[dict]:
         lead = leads.get(o.lead_id)
         if lead is None:
             reason = "duplicate delivery" if o.webhook_id in seen else NO_LEAD
-            answers.append({"applied": False, "reason": reason, "lead_id": o.lead_id})
-            continue
-        if first[o.webhook_id] != n or o.webhook_id not in claimed:
-            answers.append({"applied": False, "reason": "duplicate delivery", "lead_id": o.lead_id})
-            continue
-        if lead["enrichment_stage"] != o.stage:
+        elif first[o.webhook_id] != n or o.webhook_id not in claimed:
+            reason = "duplicate delivery"
+        elif lead["enrichment_stage"] != o.stage:
             # A late or repeated event: the lead has moved on (it never moves back).
             reason = f"lead is at {lead['enrichment_stage']}, not {o.stage}"
+        else:
+            reason = None
+        if reason is not None:
             answers.append({"applied": False, "reason": reason, "lead_id": o.lead_id})
             continue
 

@@ -139,7 +139,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             except TimeoutError as exc:
                 raise httpx.PoolTimeout("no connection free", request=request) from exc
             try:
-                conn, head = await self._exchange(request, origin, pool, timeouts)
+                conn, head = await self._exchange(request, pool, timeouts)
             except BaseException:
                 pool.slots.release()
                 raise
@@ -155,7 +155,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         )
 
     async def _exchange(
-        self, request: httpx.Request, origin: Origin, pool: _Pool, timeouts: dict
+        self, request: httpx.Request, pool: _Pool, timeouts: dict
     ) -> tuple[_Connection, h11.Response]:
         """Send the request and read the response's head, on an idle connection if one
         is left; an idle connection the server closed as it was taken is replaced once."""
@@ -170,7 +170,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         while True:
             conn = self._take_idle(pool)
             reused = conn is not None
-            conn = conn or await self._connect(request, origin, timeouts)
+            conn = conn or await self._connect(request, pool.origin, timeouts)
             try:
                 with _as_httpx_errors(request, httpx.WriteTimeout, httpx.WriteError):
                     await conn.send(events, timeouts.get("write"))
