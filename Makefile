@@ -4,6 +4,7 @@
 #   make install    install the SQL scripts and the PL/Python package into the
 #                   PostgreSQL found by pg_config
 #   make deps       install everything a fresh Debian 12 machine needs
+#                   (PG="16 17 18" adds those majors under .pg/)
 #   make test       the whole suite on a throwaway cluster, then the linters
 #   make demo       the main job: a campaign run end to end on a throwaway cluster
 
@@ -21,9 +22,22 @@ UPGRADES     = $(notdir $(MIGRATIONS))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES)
 EXTRA_CLEAN = $(DATA_built)
 
-PG_CONFIG ?= pg_config
-PGXS := $(shell $(PG_CONFIG) --pgxs)
+# Which PostgreSQL: PG=15 (the default) is Debian's; PG=16, 17 or 18 is the
+# tree tools/install-pg put into .pg/<major>/ (`make deps PG=17`). PG_CONFIG and
+# PG_BIN reach the build, the throwaway clusters, the demo and the bench from here.
+PG ?= 15
+ifeq ($(firstword $(PG)),15)
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+else
+PG_CONFIG ?= $(CURDIR)/.pg/$(firstword $(PG))/bin/pg_config
+endif
+PG_BIN := $(shell $(PG_CONFIG) --bindir 2>/dev/null)
+export PG_CONFIG PG_BIN
+
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(PGXS),)
 include $(PGXS)
+endif
 
 # Where the server finds the PL/Python package: one directory per version.
 PYTHON_ROOT = $(shell $(PG_CONFIG) --pkglibdir)/$(EXTENSION)
@@ -70,6 +84,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 deps:
 	tools/install-deps
+	tools/install-pg $(PG)
 
 venv:
 	@tools/install-deps --python-only

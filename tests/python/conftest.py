@@ -15,11 +15,15 @@ import httpx
 import psycopg
 import pytest
 from prospectpro.app import ROUTES
-from prospectpro.cluster import Cluster
+from prospectpro.cluster import HAS_PG_CRON, Cluster
 from prospectpro.sink import Sink
 from prospectpro.standins import provider_env, running_standins
 
 TEMPLATE = "prospectpro_template"
+
+needs_pg_cron = pytest.mark.skipif(
+    not HAS_PG_CRON, reason="pg_cron is Debian's, for PostgreSQL 15 only: not in this server"
+)
 TOKEN = "e2e-token"
 _names = itertools.count()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from conftest import needs_pg_cron
 from prospectpro.cluster import PRIMARY_DB
 
 
@@ -22,6 +23,7 @@ def test_run_delivery_delivers_for_the_given_time(db, sink):
     ).fetchone() == (250,)
 
 
+@needs_pg_cron
 def test_schedule_delivery_installs_the_cron_job(cluster):
     # pg_cron lives in cron.database_name only: the cluster's primary database.
     with psycopg.connect(cluster.dsn(PRIMARY_DB), autocommit=True) as conn:

@@ -7,6 +7,7 @@ import time
 
 import psycopg
 import pytest
+from conftest import needs_pg_cron
 from prospectpro.cluster import PRIMARY_DB
 from prospectpro.sink import Answer
 from test_delivery import configure, deliver, emit
@@ -60,6 +61,7 @@ def test_prune_rejects_a_negative_retention_with_a_hint(db):
     assert "prune" in caught.value.diag.message_hint
 
 
+@needs_pg_cron
 def test_schedule_maintenance_installs_the_cron_job(cluster):
     with psycopg.connect(cluster.dsn(PRIMARY_DB), autocommit=True) as conn:
         conn.execute("create extension if not exists pg_cron")
