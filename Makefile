@@ -6,6 +6,7 @@
 #   make deps       install everything a fresh Debian 12 machine needs
 #                   (PG="16 17 18" adds those majors under .pg/)
 #   make test       the whole suite on a throwaway cluster, then the linters
+#   make test-matrix  pgTAP, upgrades and delivery tests on every installed major
 #   make demo       the main job: a campaign run end to end on a throwaway cluster
 
 EXTENSION  = prospectpro
@@ -80,7 +81,7 @@ VENV   = .venv
 PY     = $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: deps venv test check-sql check-upgrades pytest lint demo bench faults install-python uninstall-python
+.PHONY: deps venv test test-matrix check-sql check-upgrades pytest lint demo bench faults install-python uninstall-python
 
 deps:
 	tools/install-deps
@@ -91,6 +92,11 @@ venv:
 
 test: install venv
 	tools/run-tests
+
+# pgTAP, upgrades and the delivery, pipeline and interop pytest on each major:
+# those given as PG=..., else 15 and every tree under .pg/.
+test-matrix: venv
+	tools/test-matrix $(if $(filter command line environment,$(origin PG)),$(PG))
 
 lint: venv
 	ruff check plpython receiver tests tools

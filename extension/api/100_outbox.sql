@@ -296,7 +296,7 @@ comment on procedure prospectpro.run_delivery(double precision, integer) is  -- 
 
 -- pg_cron is optional: the functions that schedule with it go through here.
 create or replace function prospectpro._cron_schedule(
-    job_name text, schedule text, command text
+    job_name text, schedule text, command text, without_cron text
 ) returns bigint
 language plpgsql
 set search_path = pg_catalog, pg_temp
@@ -304,8 +304,9 @@ as $$
 begin
     if not exists (select from pg_extension where extname = 'pg_cron') then
         raise exception 'pg_cron is not installed in this database'
-        using hint = 'Add pg_cron to shared_preload_libraries, set '
-        || 'cron.database_name to this database, restart, then CREATE EXTENSION pg_cron.';
+        using hint = 'Install pg_cron (add it to shared_preload_libraries, set '
+        || 'cron.database_name to this database, restart, CREATE EXTENSION pg_cron), '
+        || 'or ' || without_cron || '.';
     end if;
     if schedule is null then
         raise exception 'schedule is required'
@@ -332,7 +333,8 @@ begin
     -- Each run delivers for 55 s, so a once-a-minute job keeps delivering
     -- continuously; scheduling again replaces the job of the same name.
     return prospectpro._cron_schedule(
-        'prospectpro-delivery', schedule, 'call prospectpro.run_delivery(55)'
+        'prospectpro-delivery', schedule, 'call prospectpro.run_delivery(55)',
+        'run the prospectpro worker command instead: it delivers without pg_cron'
     );
 end
 $$;

@@ -89,7 +89,8 @@ begin
         hint = 'Pass e.g. interval ''7 days''.';
     end if;
     return prospectpro._cron_schedule(
-        'prospectpro-maintenance', schedule, format('call prospectpro.prune(%L)', retention)
+        'prospectpro-maintenance', schedule, format('call prospectpro.prune(%L)', retention),
+        'call prospectpro.prune() from a scheduler of your own every few minutes'
     );
 end
 $$;

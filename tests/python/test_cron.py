@@ -42,4 +42,11 @@ def test_schedule_delivery_installs_the_cron_job(cluster):
 def test_schedule_delivery_without_pg_cron_says_how_to_get_it(db):
     with pytest.raises(psycopg.errors.RaiseException) as caught:
         db.execute("select prospectpro.schedule_delivery()")
-    assert "shared_preload_libraries" in caught.value.diag.message_hint
+    hint = caught.value.diag.message_hint
+    assert "shared_preload_libraries" in hint and "prospectpro worker" in hint
+
+
+def test_schedule_maintenance_without_pg_cron_says_how_to_get_it(db):
+    with pytest.raises(psycopg.errors.RaiseException) as caught:
+        db.execute("select prospectpro.schedule_maintenance()")
+    assert "prospectpro.prune()" in caught.value.diag.message_hint
