@@ -104,10 +104,10 @@ lint: venv
 	sqlfluff lint extension migrations tests/sql tests/pgtap_helpers.sql
 
 demo: install venv
-	$(PY) -m prospectpro demo
+	$(PY) -m prospectpro_dev.demo
 
 bench: install venv
-	$(PY) -m prospectpro.bench
+	$(PY) -m prospectpro_dev.bench
 
 faults: install venv
-	$(PY) -m prospectpro.faults
+	$(PY) -m prospectpro_dev.faults

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from pathlib import Path
 
 
 def _database_url(parser: argparse.ArgumentParser) -> None:
@@ -42,19 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    demo = commands.add_parser(
-        "demo", help="run the whole system on a throwaway cluster and watch a campaign"
-    )
-    demo.add_argument("--leads", type=int, default=100, help="leads in the campaign (100)")
-    demo.add_argument("--workers", type=int, default=1, help="delivery workers (1)")
-    demo.add_argument(
-        "--export-dir",
-        type=Path,
-        default=Path(os.environ.get("EXPORT_DIR", ".demo/exports")),
-        help="where the receiver writes the campaign's CSV (env EXPORT_DIR)",
-    )
-    demo.add_argument("--timeout", type=float, default=110.0, help="give up after (s)")
-
     selftest = commands.add_parser(
         "selftest", help="the seed's comprehensive test of a live deployment (10 checks)"
     )
@@ -90,10 +76,6 @@ def main(argv: list[str] | None = None) -> int:
         from . import worker
 
         return worker.run(args.database_url, args.batch, args.idle)
-    if args.command == "demo":
-        from . import demo
-
-        return demo.run(args.leads, args.workers, args.export_dir.resolve(), args.timeout)
     if args.command == "selftest":
         for name in ("database_url", "base_url", "token"):
             _require(args, parser, name)

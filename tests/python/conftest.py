@@ -15,9 +15,9 @@ import httpx
 import psycopg
 import pytest
 from prospectpro.app import ROUTES
-from prospectpro.cluster import HAS_PG_CRON, Cluster
-from prospectpro.sink import Sink
-from prospectpro.standins import provider_env, running_standins
+from prospectpro_dev.cluster import HAS_PG_CRON, Cluster
+from prospectpro_dev.sink import Sink
+from prospectpro_dev.standins import provider_env, running_standins
 
 TEMPLATE = "prospectpro_template"
 

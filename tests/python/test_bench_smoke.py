@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from prospectpro.bench import latency
-from prospectpro.bench.common import Bench, Result, alternate, percentile, table
-from prospectpro.bench.fastsink import FastSink, capacity
+from prospectpro_dev.bench import latency
+from prospectpro_dev.bench.common import Bench, Result, alternate, percentile, table
+from prospectpro_dev.bench.fastsink import FastSink, capacity
 
 
 def test_fast_sink_counts_requests_connections_and_event_numbers():

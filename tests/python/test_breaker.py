@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 from conftest import TOKEN, wait_until
-from prospectpro.sink import Answer
+from prospectpro_dev.sink import Answer
 from test_delivery import deliver, emit
 
 

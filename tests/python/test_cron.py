@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 from conftest import needs_pg_cron
-from prospectpro.cluster import PRIMARY_DB
+from prospectpro_dev.cluster import PRIMARY_DB
 
 
 def test_run_delivery_delivers_for_the_given_time(db, sink):

@@ -11,7 +11,7 @@ import time
 import psycopg
 import pytest
 from conftest import wait_until
-from prospectpro.sink import Answer
+from prospectpro_dev.sink import Answer
 from standardwebhooks.webhooks import Webhook
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import psycopg
-from prospectpro.cluster import PG_BIN
+from prospectpro_dev.cluster import PG_BIN
 
 TABLES = ["campaigns", "enhanced_leads", "api_costs", "endpoints", "outbox", "delivery_attempts"]
 

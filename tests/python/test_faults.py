@@ -6,11 +6,11 @@ from __future__ import annotations
 import httpx
 import pytest
 from conftest import wait_until
-from prospectpro.faults import QUICK, SCENARIOS, run_suite
-from prospectpro.faults.proxy import RoundRobinProxy
-from prospectpro.faults.report import exit_status, render
-from prospectpro.faults.sink import Fault, FaultSink
-from prospectpro.faults.verify import Result
+from prospectpro_dev.faults import QUICK, SCENARIOS, run_suite
+from prospectpro_dev.faults.proxy import RoundRobinProxy
+from prospectpro_dev.faults.report import exit_status, render
+from prospectpro_dev.faults.sink import Fault, FaultSink
+from prospectpro_dev.faults.verify import Result
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from conftest import ROUTES, TOKEN, free_port, wait_until
 from prometheus_client.parser import text_string_to_metric_families
-from prospectpro.cluster import Cluster
+from prospectpro_dev.cluster import Cluster
 
 
 def scrape(base: str) -> dict[tuple[str, tuple], float]:
@@ -120,7 +120,14 @@ def test_selftest_fails_naming_the_check_when_the_receiver_is_down(dsn):
 
 def test_the_demo_runs_a_short_campaign_end_to_end(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "prospectpro", "demo", *("--leads", "20"), "--export-dir", tmp_path],
+        [
+            sys.executable,
+            "-m",
+            "prospectpro_dev.demo",
+            *("--leads", "20"),
+            "--export-dir",
+            tmp_path,
+        ],
         capture_output=True,
         text=True,
         timeout=180,

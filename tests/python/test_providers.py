@@ -11,11 +11,12 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from prospectpro import providers, standins
+from prospectpro import providers
 from prospectpro.providers import ProviderConfig, ProviderError, stage1, stage2, stage3
 from prospectpro.providers.contacts import extract_contacts
 from prospectpro.providers.hunter import searchable_domain
 from prospectpro.providers.pricing import DEFAULT_PRICES, prices_from_env
+from prospectpro_dev import standins
 from prospectpro_pl import scoring
 
 PLACES_KEY = "test-places-key"

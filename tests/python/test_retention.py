@@ -8,8 +8,8 @@ import time
 import psycopg
 import pytest
 from conftest import needs_pg_cron
-from prospectpro.cluster import PRIMARY_DB
-from prospectpro.sink import Answer
+from prospectpro_dev.cluster import PRIMARY_DB
+from prospectpro_dev.sink import Answer
 from test_delivery import configure, deliver, emit
 
 

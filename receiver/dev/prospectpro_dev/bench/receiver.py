@@ -127,7 +127,7 @@ def run(bench: Bench) -> list[Result]:
         conn.execute(LEADS_SQL, (lead_names(warm + per_rep * reps),))
         events = conn.execute(EVENTS_SQL).fetchall()
     with Processes() as procs, tempfile.TemporaryFile() as log:
-        standins = procs.python("prospectpro.standins", "--port", "0", stdout=subprocess.PIPE)
+        standins = procs.python("prospectpro_dev.standins", "--port", "0", stdout=subprocess.PIPE)
         standins_url = standins.stdout.readline().decode().strip()
         receiver, base = start_receiver(procs, dsn, standins_url, log)
         step(f"receiver: {reps} x {per_rep:,} stage-1 webhooks, {CONCURRENCY} concurrent")

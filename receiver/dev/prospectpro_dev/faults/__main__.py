@@ -1,4 +1,4 @@
-"""python -m prospectpro.faults [--quick] [--only 1,5]"""
+"""python -m prospectpro_dev.faults [--quick] [--only 1,5]"""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def numbers(text: str) -> set[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m prospectpro.faults",
+        prog="python -m prospectpro_dev.faults",
         description=overview,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -13,7 +13,8 @@ import random
 import tempfile
 import time
 
-from ..providers.pricing import DEFAULT_PRICES
+from prospectpro.providers.pricing import DEFAULT_PRICES
+
 from .common import Bench, Result, alternate, connect, median, step
 from .write import DONE, TPS
 

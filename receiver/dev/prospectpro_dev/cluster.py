@@ -4,7 +4,7 @@ A cluster lives in a temporary directory, listens only on a Unix socket in
 that directory, and runs as the ``postgres`` OS user when started as root
 (PostgreSQL refuses to run as root).
 
-    python -m prospectpro.cluster -- COMMAND...   run COMMAND with PG* set
+    python -m prospectpro_dev.cluster -- COMMAND...   run COMMAND with PG* set
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ Run-time control, for tests that need a provider to misbehave:
     GET    /__standin/stats   {"requests": {path: count}};  DELETE resets the counts
 
 In-process: ``with running_standins() as base_url: ...``.  As a server:
-``python -m prospectpro.standins --port 8700`` prints its base URL, then serves.
+``python -m prospectpro_dev.standins --port 8700`` prints its base URL, then serves.
 """
 
 from __future__ import annotations
@@ -624,7 +624,7 @@ def running_standins(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m prospectpro.standins",
+        prog="python -m prospectpro_dev.standins",
         description="Serve the provider stand-ins on 127.0.0.1; prints the base URL first.",
     )
     parser.add_argument("--port", type=int, default=8700, help="0 picks a free port")

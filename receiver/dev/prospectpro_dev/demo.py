@@ -1,4 +1,5 @@
-"""`prospectpro demo`: the whole system on a throwaway cluster, watched live.
+"""`make demo` (python -m prospectpro_dev.demo): the whole system on a throwaway
+cluster, watched live.
 
 It starts a cluster with the extension, the stand-in provider APIs, the
 receiver and a worker; creates the campaign "San Diego Restaurants", inserts
@@ -8,6 +9,7 @@ it started (also on Ctrl-C).
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import shutil
@@ -20,8 +22,8 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from prospectpro.app import ROUTES
 
-from .app import ROUTES
 from .cluster import Cluster
 from .standins import provider_env, running_standins
 
@@ -278,3 +280,22 @@ def run(leads: int, workers: int, export_dir: Path, timeout: float) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: everything the demo started has been stopped", flush=True)
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m prospectpro_dev.demo", description=__doc__)
+    parser.add_argument("--leads", type=int, default=100, help="leads in the campaign (100)")
+    parser.add_argument("--workers", type=int, default=1, help="delivery workers (1)")
+    parser.add_argument(
+        "--export-dir",
+        type=Path,
+        default=Path(os.environ.get("EXPORT_DIR", ".demo/exports")),
+        help="where the receiver writes the campaign's CSV (env EXPORT_DIR)",
+    )
+    parser.add_argument("--timeout", type=float, default=110.0, help="give up after (s)")
+    args = parser.parse_args(argv)
+    return run(args.leads, args.workers, args.export_dir.resolve(), args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The fault suite (`make faults`, `python -m prospectpro.faults [--quick] [--only 1,5]`).
+"""The fault suite (`make faults`, `python -m prospectpro_dev.faults [--quick] [--only 1,5]`).
 
 Eight scenarios, each on a fresh database of one throwaway cluster with real
 worker processes and a loopback endpoint (a fault-injecting sink, or real

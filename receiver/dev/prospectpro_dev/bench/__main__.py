@@ -1,4 +1,4 @@
-"""python -m prospectpro.bench: run the benchmarks, print one table.
+"""python -m prospectpro_dev.bench: run the benchmarks, print one table.
 
 Figures are medians of repetitions and ratios between runs of the same
 invocation; the table is also written as JSON to .bench/.
@@ -23,7 +23,7 @@ OPT_IN = ["soak", "instructions"]
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m prospectpro.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m prospectpro_dev.bench", description=__doc__)
     parser.add_argument(
         "--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {BENCHMARKS}"
     )

@@ -1,6 +1,6 @@
 """Retention soak: events at a steady rate for minutes, delivered by a worker
 and pruned by prospectpro.prune() every few seconds; table sizes must stay
-bounded. Not in the default set: `python -m prospectpro.bench --only soak`
+bounded. Not in the default set: `python -m prospectpro_dev.bench --only soak`
 (10 minutes at 500 events per second; --quick: 1 minute).
 """
 

@@ -1,10 +1,10 @@
 """A minimal loopback webhook sink for the benchmarks: raw HTTP/1.1 on asyncio.
 
-    python -m prospectpro.bench.fastsink [--port 0]    prints its URL, then serves
+    python -m prospectpro_dev.bench.fastsink [--port 0]    prints its URL, then serves
 
 Every request is answered 200 at once, over keep-alive connections, and
 recorded: its arrival time and the number after ``"n":`` in its body (the
-benchmarks number their events). prospectpro.sink.Sink (a thread per
+benchmarks number their events). prospectpro_dev.sink.Sink (a thread per
 connection) tops out far below the delivery rates measured here.
 
 Control paths, not counted as webhooks:
@@ -122,7 +122,7 @@ class FastSink:
 
     def __enter__(self) -> FastSink:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "prospectpro.bench.fastsink", "--port", "0"],
+            [sys.executable, "-m", "prospectpro_dev.bench.fastsink", "--port", "0"],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -192,7 +192,7 @@ def capacity(url: str, connections: int = 16, seconds: float = 2.0, depth: int =
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m prospectpro.bench.fastsink")
+    parser = argparse.ArgumentParser(prog="python -m prospectpro_dev.bench.fastsink")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
