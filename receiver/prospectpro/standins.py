@@ -28,6 +28,9 @@ Run-time control, for tests that need a provider to misbehave:
 
 In-process: ``with running_standins() as base_url: ...``.  As a server:
 ``python -m prospectpro.standins --port 8700`` prints its base URL, then serves.
+``provider_env(base_url)`` is the receiver's environment for them, with
+PROVIDER_ALLOW_NETWORKS admitting 127.0.0.0/8: the receiver fetches no website
+on loopback otherwise.
 """
 
 from __future__ import annotations
