@@ -122,7 +122,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             settings.database_url, min_size=1, max_size=10, open=False, kwargs={"autocommit": True}
         )
         await pool.open(wait=False)
-        async with providers.client(PROVIDER_CONNECTIONS) as http:
+        config = app.state.providers
+        async with providers.client(PROVIDER_CONNECTIONS, config.allow_networks) as http:
             app.state.pool = pool
             app.state.leads = Batcher(pool, batches.read_leads)
             app.state.outcomes = Batcher(pool, batches.apply_outcomes)

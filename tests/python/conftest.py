@@ -3,6 +3,7 @@ fresh database with the extension per test, a loopback sink, and workers."""
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import os
 import socket
@@ -76,6 +77,34 @@ def start_worker(dsn):
         proc.terminate()
     for proc in procs:
         proc.wait(timeout=20)
+
+
+_connect_logs: list[list[str]] = []
+
+
+def _stop_connects_beyond_loopback(event: str, args: tuple) -> None:
+    """An audit hook: while a test records connects, each socket connect of this process is
+    logged, and one to an address outside loopback is stopped before it is made."""
+    if event != "socket.connect" or not _connect_logs or not isinstance(args[1], tuple):
+        return
+    host = args[1][0]
+    for log in _connect_logs:
+        log.append(host)
+    if not ipaddress.ip_address(host.partition("%")[0]).is_loopback:
+        raise PermissionError(f"the tests connect to loopback only, not to {host}")
+
+
+sys.addaudithook(_stop_connects_beyond_loopback)  # hooks cannot be removed: it idles instead
+
+
+@pytest.fixture
+def connects():
+    """The addresses this process connects sockets to during the test (any thread); a
+    connect beyond loopback fails with PermissionError instead of sending anything."""
+    log: list[str] = []
+    _connect_logs.append(log)
+    yield log
+    _connect_logs.remove(log)
 
 
 def wait_until(predicate, timeout: float = 15.0, interval: float = 0.02):
@@ -158,11 +187,7 @@ def start_pipeline(db, standins, start_receiver, start_worker):
     for all three webhook types; returns the receiver's URL."""
 
     def start(**env: str) -> str:
-        base = start_receiver(
-            WEBHOOK_AUTH_TOKEN=TOKEN,
-            **provider_env(standins),
-            **env,
-        )
+        base = start_receiver(**{"WEBHOOK_AUTH_TOKEN": TOKEN, **provider_env(standins), **env})
         for webhook_type, path in ROUTES.items():
             db.execute(
                 "select prospectpro.configure_endpoint(%s, %s, %s)",

@@ -3,6 +3,7 @@ live deployment, and the demo in a shortened form."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -11,9 +12,11 @@ import sys
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
-from conftest import ROUTES, TOKEN, free_port, wait_until
+from conftest import ROUTES, TEMPLATE, TOKEN, free_port, wait_until
 from prometheus_client.parser import text_string_to_metric_families
+from prospectpro_dev import demo
 from prospectpro_dev.cluster import Cluster
 
 
@@ -141,6 +144,63 @@ def test_the_demo_runs_a_short_campaign_end_to_end(tmp_path):
     export = next(tmp_path.glob("campaign-*.csv"))
     assert f"CSV export        {export}" in out
     assert export.read_text().startswith("lead_id,business_name,")
+
+
+LIFECYCLE = ["created", "processing_started", *["progress_update"] * 3, "completed"]
+
+
+def summary_counts(out: str) -> dict[str, tuple[int, int]]:
+    """The summary's "webhook_type  successful/attempts (rate)" lines."""
+    summary = out.rpartition("ProspectPro demo: San Diego Restaurants")[2]
+    lines = re.findall(r"^    ([a-z_]+) +(\d+)/(\d+) \(", summary, re.MULTILINE)
+    return {webhook_type: (int(ok), int(attempts)) for webhook_type, ok, attempts in lines}
+
+
+def test_the_demo_summary_counts_every_webhook_of_each_run(cluster, tmp_path, capsys):
+    """Twice in a row, as a new user would, with one export directory: each run's
+    database is fresh, so the second campaign has the first one's id and export path."""
+    leads = 50
+    for run in (1, 2):
+        name = f"demo_{os.getpid()}_{run}"
+        cluster.psql(f'create database "{name}" template {TEMPLATE}')
+        try:
+            code = demo.Demo(leads, 1, tmp_path, timeout=90).run_in(cluster.dsn(name))
+            out = capsys.readouterr().out
+            with psycopg.connect(cluster.dsn(name)) as db:
+                events = dict(
+                    db.execute(
+                        "select webhook_type, array_agg(status order by id)"
+                        " from prospectpro.outbox group by webhook_type"
+                    ).fetchall()
+                )
+                attempts = db.execute(
+                    "select webhook_type, count(*) filter (where status = 'success'), count(*)"
+                    " from prospectpro.webhook_logs group by webhook_type"
+                ).fetchall()
+                lifecycle = db.execute(
+                    "select array_agg(lifecycle_event order by id)"
+                    " from prospectpro.campaign_lifecycle_log"
+                ).fetchone()[0]
+        finally:
+            cluster.psql(f'drop database "{name}" with (force)')
+
+        assert code == 0, out
+        assert summary_counts(out) == {t: (ok, total) for t, ok, total in attempts}, out
+        assert lifecycle == LIFECYCLE
+        assert len(events["lead_enrichment"]) == 5 * leads  # stages 1-4 and completion
+        for webhook_type, statuses in events.items():
+            assert set(statuses) == {"delivered"}, webhook_type
+            assert summary_counts(out)[webhook_type][0] == len(statuses)
+        export = tmp_path / "campaign-1.csv"
+        assert f"CSV export        {export}" in out
+        assert export.stat().st_mtime_ns > 0 and "still pending" not in out
+        # Not a terminal: a line about every second, not a frame redrawn in place.
+        assert "\x1b[" not in out
+        elapsed = [float(t) for t in re.findall(r"^ +(\d+\.\d) s  ", out, re.MULTILINE)]
+        *every_second, end = elapsed  # the last one shows the end, whenever it comes
+        assert every_second and len(every_second) >= end // 1.5, out
+        gaps = [later - earlier for earlier, later in itertools.pairwise(every_second)]
+        assert all(0.9 <= gap <= 3 for gap in gaps), out
 
 
 def test_the_grafana_dashboard_only_uses_metrics_the_receiver_exposes(deployment, db):

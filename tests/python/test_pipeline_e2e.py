@@ -181,3 +181,32 @@ def test_a_stage_failing_past_its_retries_fails_the_lead_not_the_others(db, pipe
         " where campaign_id = %s",
         (campaign_id,),
     ).fetchone()[0] == ["failed", "completed"]
+
+
+def test_a_website_on_a_private_address_is_a_finding_not_a_failure(db, start_pipeline, standins):
+    start_pipeline(PROVIDER_ALLOW_NETWORKS="")  # loopback is refused like any private address
+    site = "/sites/corner-bistro/"
+    campaign_id = new_campaign(db, [], target=1)
+    db.execute(
+        "insert into prospectpro.enhanced_leads (campaign_id, business_name, website)"
+        " values (%s, 'Corner Bistro', %s)",
+        (campaign_id, standins + site),
+    )
+    wait_until(lambda: finished(db, campaign_id), timeout=30, interval=0.1)
+
+    stage, stage2 = db.execute(
+        "select enrichment_stage, enrichment_data -> 'stage2'"
+        " from prospectpro.enhanced_leads where campaign_id = %s",
+        (campaign_id,),
+    ).fetchone()
+    assert stage == "completed"
+    assert stage2["website_reachable"] is False
+    assert stage2["website_error"] == "private address: 127.0.0.1 (loopback)"
+    assert db.execute(
+        "select array_agg(distinct w.http_status) from prospectpro.webhook_logs w"
+        " join prospectpro.outbox o on o.id = w.event_id"
+        " where (o.payload ->> 'campaign_id')::bigint = %s"
+        " and w.webhook_type = 'lead_enrichment'",
+        (campaign_id,),
+    ).fetchone()[0] == [200]
+    assert site not in stats(standins)  # the receiver never asked for the page

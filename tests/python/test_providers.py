@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import time
 from collections import Counter
@@ -71,12 +72,14 @@ def config(standins_url):
         places_api_key=PLACES_KEY,
         hunter_base_url=standins_url,
         hunter_api_key=HUNTER_KEY,
+        # The stand-ins' websites are on loopback.
+        allow_networks=(ipaddress.ip_network(standins.STANDIN_NETWORK),),
     )
 
 
 def run(stage, config, lead, **options):
     async def go():
-        async with providers.client() as client:
+        async with providers.client(allow_networks=config.allow_networks) as client:
             return await stage(client, config, lead, **options)
 
     return asyncio.run(go())
@@ -310,6 +313,39 @@ def test_stage2_reads_no_more_of_a_page_than_the_size_limit(standin, config):
     assert result.data["emails"] == []  # the contact section is further down
 
 
+def test_stage2_a_redirect_to_the_metadata_address_is_refused_at_that_hop(
+    standin, config, connects
+):
+    name = named(lambda b: b.site == "plain" and b.contacts)
+    metadata = "http://169.254.169.254/latest/meta-data/iam/security-credentials/"
+    website = f"{standin.url}/redirect?to={metadata}"
+    result = run(stage2, config, lead(name, website=website))
+
+    assert result.data["website_reachable"] is False
+    assert result.data["website_error"] == "private address: 169.254.169.254 (link-local)"
+    assert result.data["contacts"]  # the stage went on: Hunter was asked all the same
+    assert standin.requests("/redirect") == 1
+    assert set(connects) == {"127.0.0.1"}
+
+
+def test_stage2_loopback_is_refused_when_the_allow_list_does_not_admit_it(
+    standin, config, connects
+):
+    name = named(lambda b: b.site == "plain" and b.contacts)
+    site = site_url(standin.url, name)
+    result = run(stage2, replace(config, allow_networks=()), lead(name, website=site))
+
+    assert result.data["website_reachable"] is False
+    assert result.data["website_error"] == "private address: 127.0.0.1 (loopback)"
+    assert standin.requests(f"/sites/{standins.slugify(name)}/") == 0
+    # Hunter's API is the operator's configured URL, on loopback here too: it is exempt.
+    assert result.data["contacts"] and standin.requests(DOMAIN_SEARCH) == 1
+    assert costs(result.calls) == [
+        ("website_scrape", Decimal("0"), 1),
+        ("hunter_domain_search", DEFAULT_PRICES["hunter_domain_search"], 1),
+    ]
+
+
 @pytest.mark.parametrize(
     ("url", "domain"),
     [
@@ -500,7 +536,7 @@ def test_a_hundred_leads_make_a_mix_of_qualified_and_unqualified(standin, config
         return scoring.score(stages).is_qualified
 
     async def campaign():
-        async with providers.client() as client:
+        async with providers.client(allow_networks=config.allow_networks) as client:
             return [await enrich(client, f"Lead {i}") for i in range(100)]
 
     qualified = Counter(asyncio.run(campaign()))

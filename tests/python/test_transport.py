@@ -1,10 +1,12 @@
 """The providers' HTTP transport against a raw HTTP/1.1 server on loopback: keep-alive,
-the framings a server may choose, connections the server closes, timeouts, errors."""
+the framings a server may choose, connections the server closes, timeouts, errors, and
+the address policy (no test connects beyond loopback: see the ``connects`` fixture)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import socket
 import ssl
 import subprocess
@@ -12,7 +14,20 @@ import subprocess
 import httpx
 import pytest
 from prospectpro.providers import transport
-from prospectpro.providers.transport import KeepAliveTransport, client
+from prospectpro.providers.transport import (
+    CONFIGURED_DESTINATION,
+    AddressRefused,
+    KeepAliveTransport,
+)
+
+# The servers here are on loopback, which the address policy refuses unless admitted.
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+
+
+def client() -> httpx.AsyncClient:
+    """The providers' client, admitting these tests' servers."""
+    return transport.client(allow_networks=LOOPBACK)
+
 
 OK = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 12\r\n\r\n{"ok": true}'
 
@@ -94,7 +109,7 @@ def test_concurrent_requests_open_at_most_max_connections():
         return OK
 
     async def go():
-        transport = KeepAliveTransport(max_connections=3)
+        transport = KeepAliveTransport(max_connections=3, allow_networks=LOOPBACK)
         async with serving(slow) as (server, url), httpx.AsyncClient(transport=transport) as http:
             await asyncio.gather(*(http.get(url) for _ in range(12)))
             return server.connections
@@ -267,7 +282,7 @@ def test_https_is_spoken_with_the_given_tls_context(tmp_path):
     trusting = ssl.create_default_context(cafile=str(cert))
 
     async def go():
-        transport = KeepAliveTransport(ssl_context=trusting)
+        transport = KeepAliveTransport(ssl_context=trusting, allow_networks=LOOPBACK)
         async with (
             serving(constant(OK), tls=server_tls) as (_, url),
             httpx.AsyncClient(transport=transport) as http,
@@ -279,3 +294,152 @@ def test_https_is_spoken_with_the_given_tls_context(tmp_path):
             return trusted
 
     assert run(go()) == {"ok": True}
+
+
+# -- the address policy ---------------------------------------------------------------------
+
+
+def resolving(names: dict[str, list[str]], asked: list[str] | None = None):
+    """A resolver that answers from ``names`` (a list of answers is given out in turn, the
+    last one for good), noting each name asked in ``asked``."""
+
+    async def resolve(host: str, port: int) -> list[str]:
+        if asked is not None:
+            asked.append(host)
+        answers = names[host]
+        return [answers.pop(0) if len(answers) > 1 else answers[0]]
+
+    return resolve
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://10.0.0.1/", "private address: 10.0.0.1 (private)"),
+        ("http://169.254.169.254/latest/", "private address: 169.254.169.254 (link-local)"),
+        ("https://100.100.100.200/", "private address: 100.100.100.200 (CGNAT)"),
+        ("http://[::ffff:a9fe:a9fe]/", "private address: ::ffff:a9fe:a9fe (link-local)"),
+        ("http://[fd00:ec2::254]/", "private address: fd00:ec2::254 (unique local)"),
+        ("http://127.0.0.1:9/", "private address: 127.0.0.1 (loopback)"),
+        ("http://[::1]:9/", "private address: ::1 (loopback)"),
+        ("http://0.0.0.0:9/", "private address: 0.0.0.0 (unspecified)"),
+    ],
+)
+def test_a_private_address_in_the_url_is_refused_before_any_socket(connects, url, reason):
+    async def go():
+        async with transport.client() as http:
+            await http.get(url)
+
+    with pytest.raises(AddressRefused) as refused:
+        run(go())
+    assert str(refused.value) == reason
+    assert connects == []
+
+
+def test_a_name_is_judged_by_the_addresses_it_resolves_to(connects):
+    asked: list[str] = []
+    names = {"intranet.test": ["10.1.2.3"], "metadata.test": ["169.254.169.254"]}
+
+    async def go():
+        reasons = []
+        policy = transport.KeepAliveTransport(resolver=resolving(names, asked))
+        async with httpx.AsyncClient(transport=policy) as http:
+            for name in names:
+                with pytest.raises(AddressRefused) as refused:
+                    await http.get(f"http://{name}/")
+                reasons.append(str(refused.value))
+        return reasons
+
+    assert run(go()) == [
+        "private address: intranet.test is 10.1.2.3 (private)",
+        "private address: metadata.test is 169.254.169.254 (link-local)",
+    ]
+    assert asked == ["intranet.test", "metadata.test"]
+    assert connects == []
+
+
+def test_a_name_is_connected_to_at_an_address_checked_and_keeps_its_host_header(connects):
+    async def go():
+        async with serving(constant(OK)) as (server, url):
+            port = url.rpartition(":")[2]
+            names = {"shop.test": ["10.0.0.1", "127.0.0.1"]}
+
+            async def both(host: str, port: int) -> list[str]:
+                return names[host]  # a private address first, then the loopback server
+
+            policy = KeepAliveTransport(resolver=both, allow_networks=LOOPBACK)
+            async with httpx.AsyncClient(transport=policy) as http:
+                answer = await http.get(f"http://shop.test:{port}/page")
+            return answer.status_code, server.requests, port
+
+    status, requests, port = run(go())
+    assert status == 200
+    assert connects == ["127.0.0.1"]  # never 10.0.0.1
+    assert f"host: shop.test:{port}\r\n".encode() in requests[0].lower()
+
+
+def test_each_new_connection_is_checked_so_a_name_rebound_to_a_private_address_is_refused(
+    connects,
+):
+    closing = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    asked: list[str] = []
+
+    async def go():
+        async with serving(constant(closing)) as (server, url):
+            port = url.rpartition(":")[2]
+            rebinding = resolving({"shop.test": ["127.0.0.1", "10.0.0.1"]}, asked)
+            policy = KeepAliveTransport(resolver=rebinding, allow_networks=LOOPBACK)
+            async with httpx.AsyncClient(transport=policy) as http:
+                first = await http.get(f"http://shop.test:{port}/")
+                with pytest.raises(AddressRefused, match=r"shop\.test is 10\.0\.0\.1 \(private\)"):
+                    await http.get(f"http://shop.test:{port}/")
+            return first.status_code, server.connections
+
+    assert run(go()) == (200, 1)
+    assert asked == ["shop.test", "shop.test"]
+    assert connects == ["127.0.0.1"]
+
+
+def test_https_to_a_name_speaks_tls_to_that_name_at_the_address_checked(tmp_path, connects):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=shop.test", "-addext", "subjectAltName=DNS:shop.test",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    server_names: list[str | None] = []
+    server_tls.sni_callback = lambda sock, name, context: server_names.append(name)
+    trusting = ssl.create_default_context(cafile=str(cert))
+
+    async def go():
+        async with serving(constant(OK), tls=server_tls) as (server, url):
+            port = url.rpartition(":")[2]
+            policy = KeepAliveTransport(
+                ssl_context=trusting,
+                resolver=resolving({"shop.test": ["127.0.0.1"]}),
+                allow_networks=LOOPBACK,
+            )
+            async with httpx.AsyncClient(transport=policy) as http:
+                answer = await http.get(f"https://shop.test:{port}/")
+            return answer.json(), server.requests
+
+    assert run(go())[0] == {"ok": True}  # the certificate names shop.test, not 127.0.0.1
+    assert server_names == ["shop.test"]
+    assert connects == ["127.0.0.1"]
+
+
+def test_a_configured_destination_is_exempt_and_its_connection_lent_to_no_other_request(
+    connects,
+):
+    async def go():
+        async with serving(constant(OK)) as (server, url), transport.client() as http:
+            configured = await http.get(url, extensions={CONFIGURED_DESTINATION: True})
+            with pytest.raises(AddressRefused, match="loopback"):
+                await http.get(url)  # the same origin, as a lead's website
+            return configured.status_code, server.connections, len(server.requests)
+
+    assert run(go()) == (200, 1, 1)
+    assert connects == ["127.0.0.1"]

@@ -3,8 +3,9 @@ cluster, watched live.
 
 It starts a cluster with the extension, the stand-in provider APIs, the
 receiver and a worker; creates the campaign "San Diego Restaurants", inserts
-its leads, shows the pipeline at work, prints a summary, and stops everything
-it started (also on Ctrl-C).
+its leads, shows the pipeline at work until the campaign has ended and every
+webhook of it has been delivered, prints a summary, and stops everything it
+started (also on Ctrl-C).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from math import inf
 from pathlib import Path
 
 import httpx
@@ -48,13 +50,29 @@ select
     count(*) filter (where enrichment_stage = 'failed') as failed
 from prospectpro.enhanced_leads where campaign_id = %s
 """
-SUCCESS_RATES_SQL = """
-select webhook_type, count(*) as total_webhooks,
-       count(*) filter (where status = 'success') as successful,
-       round(count(*) filter (where status = 'success')::decimal / count(*) * 100, 2)
-           as success_rate
-from prospectpro.webhook_logs group by webhook_type order by webhook_type
+# The campaign's events: lead and lifecycle payloads name it in campaign_id, a cost
+# alert lists the campaigns whose spend raised it in alert_metadata.campaign_ids.
+CAMPAIGN_EVENTS_SQL = """
+select o.id, o.webhook_type, o.status from prospectpro.outbox as o
+where (o.payload ->> 'campaign_id')::bigint = %(campaign)s
+   or o.payload -> 'alert_metadata' -> 'campaign_ids' @> pg_catalog.to_jsonb(%(campaign)s::bigint)
 """
+QUEUE_SQL = f"""
+select count(*) filter (where e.status = 'delivered') as delivered,
+       count(*) filter (where e.status = 'pending') as pending
+from ({CAMPAIGN_EVENTS_SQL}) as e
+"""
+# The seed's success rates (attempts that succeeded, per type), for the campaign's events.
+WEBHOOKS_SQL = f"""
+select e.webhook_type,
+       count(w.id) filter (where w.status = 'success') as successful,
+       count(w.id) as attempts,
+       count(distinct e.id) filter (where e.status = 'pending') as pending
+from ({CAMPAIGN_EVENTS_SQL}) as e
+left join prospectpro.webhook_logs as w on e.id = w.event_id
+group by e.webhook_type order by e.webhook_type
+"""
+ENDED = ("completed", "error", "cancelled")
 
 
 def lead_names(count: int) -> list[str]:
@@ -70,22 +88,23 @@ def _free_port() -> int:
 
 @dataclass
 class Screen:
-    """Live progress: redrawn in place on a terminal, one line now and then otherwise."""
+    """Live progress: on a terminal, a frame redrawn in place; elsewhere (a CI log,
+    ``make demo | tee``), a line of its own about every second."""
 
     live: bool
     lines_drawn: int = 0
-    last_print: float = 0.0
+    last_line: float = -inf
 
-    def show(self, lines: list[str]) -> None:
+    def show(self, frame: list[str], line: str, last: bool = False) -> None:
         if self.live:
             if self.lines_drawn:
                 sys.stdout.write(f"\x1b[{self.lines_drawn}F\x1b[J")
-            sys.stdout.write("\n".join(lines) + "\n")
+            sys.stdout.write("\n".join(frame) + "\n")
             sys.stdout.flush()
-            self.lines_drawn = len(lines)
-        elif time.monotonic() - self.last_print >= 2.0:
-            print(" | ".join(line.strip() for line in lines[:1] + lines[-3:-1]), flush=True)
-            self.last_print = time.monotonic()
+            self.lines_drawn = len(frame)
+        elif last or time.monotonic() - self.last_line >= 1.0:
+            print(line, flush=True)
+            self.last_line = time.monotonic()
 
 
 def bar(done: int, total: int, width: int = 30) -> str:
@@ -124,15 +143,25 @@ class Demo:
 
     def run(self) -> int:
         step("starting a throwaway PostgreSQL cluster")
-        with Cluster() as cluster, running_standins() as standins:
+        with Cluster() as cluster:
+            code = self.run_in(cluster.create_database("prospectpro"))
+            step("removing the throwaway cluster")
+        return code
+
+    def run_in(self, dsn: str) -> int:
+        """The demo in the database ``dsn``, which has the extension and is the demo's
+        alone: its endpoints are pointed at the demo's receiver."""
+        with running_standins() as standins:
             try:
-                return self._run(cluster, standins)
+                return self._run(dsn, standins)
             finally:
-                step("stopping the receiver, the worker, the stand-ins and the cluster")
+                step("stopping the receiver, the worker and the stand-ins")
                 self._stop_processes()
 
-    def _run(self, cluster: Cluster, standins: str) -> int:
-        dsn = cluster.create_database("prospectpro")
+    def _export(self, campaign_id: int) -> Path:
+        return self.export_dir / f"campaign-{campaign_id}.csv"
+
+    def _run(self, dsn: str, standins: str) -> int:
         step(f"stand-in provider APIs at {standins}")
         port = _free_port()
         receiver = f"http://127.0.0.1:{port}"
@@ -162,17 +191,22 @@ class Demo:
                 (self.leads,),
             ).fetchone()[0]
             _demo_thresholds(db, campaign_id)
+            # An earlier run's export of a campaign of the same id is not this one's.
+            self._export(campaign_id).unlink(missing_ok=True)
             db.execute(
                 "insert into prospectpro.enhanced_leads (campaign_id, business_name, address)"
                 " select %s, name, 'San Diego, CA' from unnest(%s::text[]) as name",
                 (campaign_id, lead_names(self.leads)),
             )
             step(f"campaign {campaign_id} 'San Diego Restaurants': {self.leads} leads inserted")
-            completed = self._watch(db, campaign_id)
+            status, pending = self._watch(db, campaign_id)
             self._summary(db, campaign_id)
-        return 0 if completed else 1
+        return 0 if status == "completed" and not pending else 1
 
-    def _watch(self, db: psycopg.Connection, campaign_id: int) -> bool:
+    def _watch(self, db: psycopg.Connection, campaign_id: int) -> tuple[str, int]:
+        """Show the campaign at work until it has ended and the outbox holds nothing
+        pending for it (so that the summary's counts are final), or the timeout passes.
+        Returns its status and the number of its events still pending."""
         screen = Screen(live=sys.stdout.isatty())
         started = time.monotonic()
         history: list[tuple[float, int]] = []
@@ -183,30 +217,36 @@ class Demo:
                 " from prospectpro.campaigns where id = %s",
                 (campaign_id,),
             ).fetchone()
-            delivered = db.execute(
-                "select count(*) from prospectpro.webhook_logs where status = 'success'"
-            ).fetchone()[0]
+            delivered, pending = db.execute(QUEUE_SQL, {"campaign": campaign_id}).fetchone()
             now = time.monotonic()
             history = [(t, n) for t, n in history if now - t <= 3.0] + [(now, delivered)]
             rate = (history[-1][1] - history[0][1]) / max(history[-1][0] - history[0][0], 1e-9)
             self._new_alerts(db)
-            lines = [
+            webhooks = f"{delivered} delivered, {pending} pending, {rate:.0f}/s"
+            frame = [
                 f"  campaign  {bar(progress[3], self.leads)}  {status}",
                 *(
                     f"  {name:<8}  {bar(done, self.leads)}"
                     for name, done in zip(STAGES[:4], progress[:4], strict=True)
                 ),
-                f"  webhooks  {delivered} delivered, {rate:.0f}/s   cost ${cost:.2f}"
+                f"  webhooks  {webhooks}   cost ${cost:.2f}"
                 f"   qualified {progress[4]}   failed {progress[5]}",
                 *self.alert_lines[-4:],
                 f"  elapsed {now - started:.1f} s",
             ]
-            screen.show(lines)
-            if status in ("completed", "error", "cancelled"):
-                return status == "completed"
-            if now - started > self.timeout:
+            stages = "/".join(str(done) for done in progress[:4])
+            line = (
+                f"  {now - started:5.1f} s  {status:<10}  stages 1-4 done {stages} of"
+                f" {self.leads}  webhooks {webhooks}  cost ${cost:.2f}"
+                f"  qualified {progress[4]}  failed {progress[5]}  alerts {len(self.alert_lines)}"
+            )
+            done = status in ENDED and not pending
+            timed_out = not done and now - started > self.timeout
+            screen.show(frame, line, last=done or timed_out)
+            if timed_out:
                 print(f"  timed out after {self.timeout:.0f} s", flush=True)
-                return False
+            if done or timed_out:
+                return status, pending
             time.sleep(0.25)
 
     def _new_alerts(self, db: psycopg.Connection) -> None:
@@ -222,10 +262,8 @@ class Demo:
                 )
 
     def _summary(self, db: psycopg.Connection, campaign_id: int) -> None:
-        export = self.export_dir / f"campaign-{campaign_id}.csv"
-        deadline = time.monotonic() + 10
-        while not export.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)  # the completed webhook is on its way to the receiver
+        # The receiver writes the export before it answers the completed webhook.
+        export = self._export(campaign_id)
         row = db.execute(
             "select status, total_leads, finished_leads, qualified_leads, processing_cost,"
             " budget_left from prospectpro.campaign_lifecycle_dashboard where campaign_id = %s",
@@ -238,9 +276,18 @@ class Demo:
         print(f"  leads             {row[1]} ({row[2]} through the pipeline)")
         print(f"  qualified         {row[3]}")
         print(f"  cost              ${row[4]:.2f} (budget left ${row[5]:.2f})")
-        print("  webhook success rate per type:")
-        for webhook_type, total, ok, rate in db.execute(SUCCESS_RATES_SQL).fetchall():
-            print(f"    {webhook_type:<20} {ok}/{total} ({rate}%)")
+        print("  webhook success rate per type (attempts that succeeded):")
+        still_pending = []
+        for webhook_type, ok, attempts, pending in db.execute(
+            WEBHOOKS_SQL, {"campaign": campaign_id}
+        ).fetchall():
+            rate = f"{ok / attempts * 100:.2f}%" if attempts else "no attempt yet"
+            print(f"    {webhook_type:<20} {ok}/{attempts} ({rate})")
+            if pending:
+                still_pending.append(f"{webhook_type} {pending}")
+        if still_pending:
+            waited = f"when the {self.timeout:.0f} s timeout passed"
+            print(f"  still pending     {', '.join(still_pending)} {waited}")
         print(f"  cost alerts       {len(self.alerts_seen)}")
         for line in self.alert_lines:
             print("  " + line.strip())

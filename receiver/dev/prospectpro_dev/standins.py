@@ -8,6 +8,7 @@ One ASGI app answers in the providers' real shapes:
     GET /v2/email-verifier                Hunter.io Email Verifier             api_key=
     GET /sites/<slug>/                    the businesses' websites (HTML)
     GET /sites/<slug>/moved/<n>           a site that redirects n times first
+    GET /redirect?to=<url>                a site that redirects anywhere (302 to url)
 
 Its world is deterministic: each business name (by its slug) and each email address
 seeds its own random generator, so the same lead always gets the same answers, and 100
@@ -27,6 +28,9 @@ Run-time control, for tests that need a provider to misbehave:
 
 In-process: ``with running_standins() as base_url: ...``.  As a server:
 ``python -m prospectpro_dev.standins --port 8700`` prints its base URL, then serves.
+``provider_env(base_url)`` is the receiver's environment for them, with
+PROVIDER_ALLOW_NETWORKS admitting 127.0.0.0/8: the receiver fetches no website
+on loopback otherwise.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ from starlette.types import Receive, Scope, Send
 
 STANDIN_PLACES_KEY = "standin-places-key"
 STANDIN_HUNTER_KEY = "standin-hunter-key"
+STANDIN_NETWORK = "127.0.0.0/8"  # where the stand-ins serve their websites
 CONTROL_PREFIX = "/__standin/"
 
 # -- the world ---------------------------------------------------------------------------
@@ -402,6 +407,7 @@ class StandIns:
                 Route("/v2/email-verifier", self.email_verifier),
                 Route("/sites/{slug}/", self.site),
                 Route("/sites/{slug}/moved/{hops:int}", self.moved_site),
+                Route("/redirect", self.redirect),
                 Route("/__standin/faults", self.list_faults, methods=["GET"]),
                 Route("/__standin/faults", self.add_fault, methods=["POST"]),
                 Route("/__standin/faults", self.clear_faults, methods=["DELETE"]),
@@ -537,6 +543,12 @@ class StandIns:
         target = f"/sites/{slug}/moved/{hops - 1}" if hops > 1 else f"/sites/{slug}/"
         return RedirectResponse(target, 302)
 
+    async def redirect(self, request: Request) -> Response:
+        target = request.query_params.get("to")
+        if not target:
+            return PlainTextResponse("to= is missing", 400)
+        return RedirectResponse(target, 302)
+
     # -- control
 
     async def list_faults(self, request: Request) -> Response:
@@ -592,12 +604,14 @@ def _listen(port: int) -> tuple[socket.socket, str]:
 
 
 def provider_env(base_url: str) -> dict[str, str]:
-    """The receiver's provider settings that point it at stand-ins serving ``base_url``."""
+    """The receiver's provider settings that point it at stand-ins serving ``base_url``:
+    their websites are on loopback, which the receiver refuses unless admitted."""
     return {
         "GOOGLE_PLACES_BASE_URL": base_url,
         "GOOGLE_PLACES_API_KEY": STANDIN_PLACES_KEY,
         "HUNTER_BASE_URL": base_url,
         "HUNTER_API_KEY": STANDIN_HUNTER_KEY,
+        "PROVIDER_ALLOW_NETWORKS": STANDIN_NETWORK,
     }
 
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from .transport import CONFIGURED_DESTINATION, AddressRefused
+
 if TYPE_CHECKING:
     from .config import ProviderConfig
 
@@ -89,6 +91,8 @@ class StageRun:
                 yield
         except TimeoutError as exc:
             raise ProviderError(api_name, f"timeout after {timeout:.2g} s") from exc
+        except AddressRefused as exc:
+            raise ProviderError(api_name, str(exc)) from exc
         except (httpx.TransportError, httpx.InvalidURL) as exc:
             raise ProviderError(api_name, f"{type(exc).__name__}: {exc}") from exc
 
@@ -99,9 +103,18 @@ class StageRun:
         params: dict[str, Any],
         error_reason: Callable[[httpx.Response], str] = lambda r: r.reason_phrase or "error",
     ) -> Any:
-        """GET ``url`` and decode its JSON; any status but 200 is a ProviderError."""
+        """GET ``url`` and decode its JSON; any status but 200 is a ProviderError.
+
+        ``url`` is an API's base URL from the operator's configuration plus a fixed path,
+        never lead data, and its redirects are not followed: it is exempt from the address
+        policy, which guards against lead data naming the host. Holding it to the policy
+        would also force an operator who runs the API behind an internal proxy to admit
+        that proxy's network for every lead's website too.
+        """
         async with self.timed(api_name):
-            response = await self.client.get(url, params=params)
+            response = await self.client.get(
+                url, params=params, extensions={CONFIGURED_DESTINATION: True}
+            )
         if response.status_code != 200:
             raise ProviderError(api_name, error_reason(response), response.status_code)
         try:

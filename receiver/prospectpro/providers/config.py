@@ -7,6 +7,9 @@
     HUNTER_BASE_URL         default https://api.hunter.io
     HUNTER_API_KEY
     PRICE_<API_NAME>        US dollars per call (see prospectpro.providers.pricing)
+    PROVIDER_ALLOW_NETWORKS comma-separated CIDRs a lead's website may be on although
+                            not globally routable (see prospectpro.providers.addresses);
+                            default none. The stand-ins need 127.0.0.0/8.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from .addresses import Network, parse_networks
 from .pricing import DEFAULT_PRICES, prices_from_env
 
 
@@ -31,6 +35,7 @@ class ProviderConfig:
     stage_budget: float = 8.0
     website_max_bytes: int = 1 << 20
     website_max_redirects: int = 5
+    allow_networks: tuple[Network, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ProviderConfig:
@@ -40,4 +45,5 @@ class ProviderConfig:
             hunter_base_url=environ.get("HUNTER_BASE_URL", cls.hunter_base_url).rstrip("/"),
             hunter_api_key=environ.get("HUNTER_API_KEY", ""),
             prices=prices_from_env(environ),
+            allow_networks=parse_networks(environ.get("PROVIDER_ALLOW_NETWORKS", "")),
         )

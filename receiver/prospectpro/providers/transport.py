@@ -12,6 +12,14 @@ of them in all, oldest closed first: the API providers' few origins keep
 theirs, while the one-off origins of scraped websites leave no sockets behind.
 A connection on which anything arrived while it was idle (an early close, a
 408) is never reused.
+
+Every connection is held to the address policy (prospectpro.providers.addresses):
+the transport resolves the host itself, checks each address, and connects to an
+address it checked, with the host's name for TLS (SNI, certificate) and in the
+Host header, so a name that resolves elsewhere a second time (DNS rebinding)
+changes nothing. A redirect is a new request, checked the same way. Requests to a
+URL the operator configured say so (CONFIGURED_DESTINATION) and are exempt; their
+connections are never lent to other requests.
 """
 
 from __future__ import annotations
@@ -19,14 +27,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.cookiejar
+import ipaddress
+import socket
 import ssl
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import h11
 import httpx
+
+from .addresses import Address, Network, refusal
 
 READ_SIZE = 64 * 1024
 MAX_HEAD_BYTES = 100 * 1024  # httpcore's limit; h11's own is 16 KiB
@@ -34,7 +46,21 @@ KEEPALIVE_EXPIRY = 5.0
 MAX_IDLE = 100
 IDEMPOTENT = {"GET", "HEAD", "OPTIONS"}
 
-Origin = tuple[str, str, int]
+# scheme, host, port, and whether the connection is held to the address policy
+Origin = tuple[str, str, int, bool]
+Resolver = Callable[[str, int], Awaitable[Iterable[str]]]
+# A request extension: {CONFIGURED_DESTINATION: True} exempts it from the address policy.
+CONFIGURED_DESTINATION = "prospectpro.configured_destination"
+
+
+class AddressRefused(httpx.ConnectError):
+    """The address policy refused every address of the host: no socket was opened."""
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The host's addresses, from the system's resolver (getaddrinfo), in its order."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in infos))
 
 
 class _Reader(asyncio.StreamReader):
@@ -111,11 +137,20 @@ def _as_httpx_errors(
 
 
 class KeepAliveTransport(httpx.AsyncBaseTransport):
+    """``allow_networks`` admits addresses the policy refuses (the stand-ins' 127.0.0.0/8);
+    ``resolver`` answers a host's addresses (the system's by default)."""
+
     def __init__(
-        self, max_connections: int = 50, ssl_context: ssl.SSLContext | None = None
+        self,
+        max_connections: int = 50,
+        ssl_context: ssl.SSLContext | None = None,
+        allow_networks: Iterable[Network] = (),
+        resolver: Resolver = system_resolver,
     ) -> None:
         self.max_connections = max_connections
         self.ssl_context = ssl_context or httpx.create_ssl_context()
+        self.allow_networks = tuple(allow_networks)
+        self.resolver = resolver
         self._pools: dict[Origin, _Pool] = {}
         self._idle: OrderedDict[_Connection, None] = OrderedDict()  # oldest first
 
@@ -125,7 +160,9 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             raise httpx.UnsupportedProtocol(f"unsupported scheme {url.scheme!r}", request=request)
         # The host as sent in the Host header: IDNA-encoded, as httpx wrote it.
         host = url.raw_host.decode("ascii")
-        origin = (url.scheme, host, url.port or (443 if url.scheme == "https" else 80))
+        port = url.port or (443 if url.scheme == "https" else 80)
+        guarded = not request.extensions.get(CONFIGURED_DESTINATION)
+        origin = (url.scheme, host, port, guarded)
         self._expire(time.monotonic() - KEEPALIVE_EXPIRY)
         pool = self._pools.get(origin)
         if pool is None:
@@ -232,21 +269,67 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             del self._pools[pool.origin]
 
     async def _connect(self, request: httpx.Request, origin: Origin, timeouts: dict) -> _Connection:
-        scheme, host, port = origin
+        scheme, host, port, guarded = origin
         tls = self.ssl_context if scheme == "https" else None
         loop = asyncio.get_running_loop()
         reader = _Reader(limit=READ_SIZE, loop=loop)
         protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
         try:
             async with asyncio.timeout(timeouts.get("connect")):
-                transport, _ = await loop.create_connection(
-                    lambda: protocol, host, port, ssl=tls, server_hostname=host if tls else None
-                )
+                addresses = await self._addresses(request, host, port, guarded)
+                transport = await self._open(protocol, addresses, port, tls, host)
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port}", request=request) from exc
         except OSError as exc:
             raise httpx.ConnectError(f"{type(exc).__name__}: {exc}", request=request) from exc
         return _Connection(origin, reader, asyncio.StreamWriter(transport, protocol, reader, loop))
+
+    @staticmethod
+    async def _open(
+        protocol: asyncio.Protocol,
+        addresses: list[Address],
+        port: int,
+        tls: ssl.SSLContext | None,
+        host: str,
+    ) -> asyncio.BaseTransport:
+        """Connect to the first of ``addresses`` that accepts, speaking TLS to ``host``."""
+        loop = asyncio.get_running_loop()
+        failure = None
+        for address in addresses:
+            try:
+                transport, _ = await loop.create_connection(
+                    lambda: protocol,
+                    str(address),
+                    port,
+                    ssl=tls,
+                    server_hostname=host if tls else None,
+                )
+                return transport
+            except ssl.SSLError:
+                raise  # the host's certificate, not this address, is at fault
+            except OSError as exc:
+                failure = exc
+        raise failure
+
+    async def _addresses(
+        self, request: httpx.Request, host: str, port: int, guarded: bool
+    ) -> list[Address]:
+        """Where to connect: the host itself when it is an address, else what it resolves
+        to, less (when ``guarded``) what the address policy refuses."""
+        try:
+            addresses = [ipaddress.ip_address(host)]
+        except ValueError:
+            addresses = [ipaddress.ip_address(a) for a in await self.resolver(host, port)]
+        if not guarded:
+            return addresses
+        refusals = [refusal(address, self.allow_networks) for address in addresses]
+        admitted = [a for a, refused in zip(addresses, refusals, strict=True) if refused is None]
+        if not admitted:
+            named = "" if str(addresses[0]) == host else f"{host} is "
+            raise AddressRefused(
+                f"private address: {named}{addresses[0]} ({refusals[0]})", request=request
+            )
+        return admitted
 
     async def aclose(self) -> None:
         for conn in list(self._idle):
@@ -293,10 +376,10 @@ class _Body(httpx.AsyncByteStream):
 _NO_COOKIES = http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
 
 
-def client(max_connections: int = 50) -> httpx.AsyncClient:
+def client(max_connections: int = 50, allow_networks: Iterable[Network] = ()) -> httpx.AsyncClient:
     """The client the providers call through (the receiver's one, shared by its webhooks)."""
     return httpx.AsyncClient(
-        transport=KeepAliveTransport(max_connections=max_connections),
+        transport=KeepAliveTransport(max_connections, allow_networks=allow_networks),
         follow_redirects=False,
         cookies=http.cookiejar.CookieJar(policy=_NO_COOKIES),
     )
