@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from prospectpro.contracts import WORK_STAGES
+
 from .app import ROUTES
 from .cluster import Cluster
 from .standins import provider_env, running_standins
@@ -34,7 +36,6 @@ PLACES = [
     "Gaslamp", "La Jolla", "North Park", "Little Italy", "Ocean Beach", "Hillcrest",
     "Pacific Beach", "Coronado", "Point Loma", "Mission Hills",
 ]  # fmt: skip
-STAGES = ["stage1", "stage2", "stage3", "stage4", "completed"]
 
 PROGRESS_SQL = """
 select
@@ -192,7 +193,7 @@ class Demo:
                 f"  campaign  {bar(progress[3], self.leads)}  {status}",
                 *(
                     f"  {name:<8}  {bar(done, self.leads)}"
-                    for name, done in zip(STAGES[:4], progress[:4], strict=True)
+                    for name, done in zip(WORK_STAGES, progress[:4], strict=True)
                 ),
                 f"  webhooks  {delivered} delivered, {rate:.0f}/s   cost ${cost:.2f}"
                 f"   qualified {progress[4]}   failed {progress[5]}",
