@@ -17,8 +17,22 @@ EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).
 # bodies always load that version's Python package.
 SCHEMA_PARTS = $(sort $(wildcard extension/schema/*.sql))
 API_PARTS    = $(sort $(wildcard extension/api/*.sql))
-MIGRATIONS   = $(sort $(wildcard migrations/$(EXTENSION)--*--*.sql))
-UPGRADES     = $(notdir $(MIGRATIONS))
+
+# Upgrade scripts are direct (pgai's build): one per released version, from it
+# to this one, made of every migration in between, in order, then API_PARTS
+# once, so no version's functions ever run against an older version's schema.
+# Released versions: those a migration starts from, older than this one.
+OLD_VERSIONS := $(shell { ls migrations | sed -n 's/^$(EXTENSION)--\(.*\)--.*\.sql$$/\1/p'; \
+    echo '$(EXTVERSION)'; } | sort -uV | awk -v v='$(EXTVERSION)' '$$0 == v {exit} {print}')
+UPGRADES = $(foreach v,$(OLD_VERSIONS),$(EXTENSION)--$(v)--$(EXTVERSION).sql)
+
+# The migrations from version $(1) to EXTVERSION, in order: one from each version.
+migration_from = $(wildcard migrations/$(EXTENSION)--$(1)--*.sql)
+migration_next = $(patsubst migrations/$(EXTENSION)--$(1)--%.sql,%,$(call migration_from,$(1)))
+migration_path = $(if $(filter $(EXTVERSION),$(1)),,$(if $(filter 1,$(words $(call \
+    migration_from,$(1)))),$(call migration_from,$(1)) $(call migration_path,$(call \
+    migration_next,$(1))),$(error migrations/ needs exactly one $(EXTENSION)--$(1)--*.sql \
+    on the way to $(EXTVERSION))))
 
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES)
 EXTRA_CLEAN = $(DATA_built)
@@ -59,8 +73,12 @@ endef
 $(EXTENSION)--$(EXTVERSION).sql: $(SCHEMA_PARTS) $(API_PARTS) extension/import.py.in $(EXTENSION).control
 	$(call assemble,$(SCHEMA_PARTS) $(API_PARTS))
 
-$(UPGRADES): %.sql: migrations/%.sql $(API_PARTS) extension/import.py.in $(EXTENSION).control
-	$(call assemble,$< $(API_PARTS))
+define upgrade_rule
+$(EXTENSION)--$(1)--$(EXTVERSION).sql: $(call migration_path,$(1)) $(API_PARTS) \
+    extension/import.py.in $(EXTENSION).control
+	$$(call assemble,$(call migration_path,$(1)) $(API_PARTS))
+endef
+$(foreach v,$(OLD_VERSIONS),$(eval $(call upgrade_rule,$(v))))
 
 install: install-python
 install-python:
@@ -81,7 +99,11 @@ VENV   = .venv
 PY     = $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: deps venv test test-matrix check-sql check-upgrades pytest lint demo bench faults install-python uninstall-python
+.PHONY: old-versions deps venv test test-matrix check-sql check-upgrades pytest lint demo bench faults install-python uninstall-python
+
+# The released versions that get an upgrade script (tools/check-upgrades).
+old-versions:
+	@echo $(OLD_VERSIONS)
 
 deps:
 	tools/install-deps

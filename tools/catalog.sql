@@ -57,4 +57,9 @@ union all
 select 'config dump ' || pg_catalog.array_to_string(e.extconfig::regclass[], ', ')
 from pg_catalog.pg_extension as e
 where e.extname = 'prospectpro'
+union all
+-- The rows the extension ships, which upgrades must match too.
+select 'row webhook_types ' || t::text from prospectpro.webhook_types as t
+union all
+select 'row campaign_transitions ' || t::text from prospectpro.campaign_transitions as t
 order by 1;

@@ -17,6 +17,17 @@ $$;
 comment on function prospectpro._emit(prospectpro.webhook_type, jsonb, text) is
 'Internal: queue one event in the caller''s transaction; returns its outbox id.';
 
+create or replace function prospectpro._webhook_type_list() returns text
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select string_agg(t.webhook_type, ', ' order by t.webhook_type)
+    from prospectpro.webhook_types as t
+$$;
+comment on function prospectpro._webhook_type_list() is
+'Internal: the webhook types, comma-separated, for error hints.';
+
 -- Wake a sleeping worker. Only the first transaction to queue events after a
 -- worker armed the wakeup sends a NOTIFY (which serialises commits); while the
 -- workers are busy, or another writer is about to wake them, none is sent.
@@ -86,9 +97,7 @@ as $$
         h.state,
         h.state = 'open' and h.next_probe_at <= clock_timestamp(),
         h.next_probe_at
-    from unnest(
-        array['lead_enrichment', 'cost_alert', 'campaign_lifecycle']
-    ) as t (webhook_type)
+    from prospectpro.webhook_types as t
     left join prospectpro.endpoints as e on t.webhook_type = e.webhook_type
     inner join prospectpro.endpoint_health as h on t.webhook_type = h.webhook_type
     where coalesce(e.enabled, true)
@@ -150,7 +159,7 @@ begin
     if not found then
         raise exception 'unknown webhook type: %', coalesce(webhook_type, 'NULL')
         using errcode = 'invalid_parameter_value',
-        hint = 'Use lead_enrichment, cost_alert or campaign_lifecycle.';
+        hint = 'Use one of: ' || prospectpro._webhook_type_list() || '.';
     end if;
     perform pg_notify('prospectpro_outbox', '');
 end
@@ -203,7 +212,7 @@ exception when check_violation or not_null_violation then
     raise exception using
         errcode = sqlstate,
         message = 'invalid endpoint configuration: ' || sqlerrm,
-        hint = 'webhook_type is lead_enrichment, cost_alert or campaign_lifecycle; '
+        hint = 'webhook_type is one of ' || prospectpro._webhook_type_list() || '; '
         || 'url is http(s)://... of at most 2048 characters; token is 1 to 4096 visible '
         || 'ASCII characters; signing_secret is whsec_ and base64; '
         || 'retry_schedule is a list of 0 to 20 delays of 0 to 86400 s; '
@@ -390,11 +399,13 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    if webhook_type is null
-        or webhook_type not in ('lead_enrichment', 'cost_alert', 'campaign_lifecycle') then
+    if not exists (
+        select from prospectpro.webhook_types as t
+        where t.webhook_type = redeliver.webhook_type
+    ) then
         raise exception 'unknown webhook type: %', coalesce(webhook_type, 'NULL')
         using errcode = 'invalid_parameter_value',
-        hint = 'Use lead_enrichment, cost_alert or campaign_lifecycle.';
+        hint = 'Use one of: ' || prospectpro._webhook_type_list() || '.';
     end if;
     return prospectpro._redeliver(array(
         select o.id from prospectpro.outbox as o

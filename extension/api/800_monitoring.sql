@@ -32,7 +32,7 @@ comment on view prospectpro.webhook_success_rates is
 
 create or replace view prospectpro.delivery_queue as
 select
-    t.webhook_type,
+    t.webhook_type::text as webhook_type,
     count(o.id) filter (where o.status = 'pending') as pending,
     count(o.id) filter (
         where o.status = 'pending' and o.next_attempt_at <= now()
@@ -41,10 +41,7 @@ select
     coalesce(extract(epoch from now() - min(o.next_attempt_at) filter (
         where o.status = 'pending' and o.next_attempt_at <= now()
     )), 0)::double precision as oldest_due_seconds
-from
-    unnest(
-        array['lead_enrichment', 'cost_alert', 'campaign_lifecycle']
-    ) as t (webhook_type)
+from prospectpro.webhook_types as t
 left join prospectpro.outbox as o
     on t.webhook_type = o.webhook_type and o.status <> 'delivered'
 group by t.webhook_type;

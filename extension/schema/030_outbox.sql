@@ -1,8 +1,20 @@
 -- The durable outbox: events written in the caller's transaction, delivered
 -- by rounds of prospectpro.deliver_due(), every attempt recorded.
 
+-- The list of webhook types, for every query that needs it (the domain's check
+-- guards a single value without a lookup). tests/python/test_contracts.py holds
+-- both to the payload contracts, plpython/prospectpro_pl/contracts/*.json.
+create table prospectpro.webhook_types (
+    webhook_type prospectpro.webhook_type primary key
+);
+insert into prospectpro.webhook_types (webhook_type)
+values ('lead_enrichment'), ('cost_alert'), ('campaign_lifecycle');
+comment on table prospectpro.webhook_types is
+'The webhook types, one row each: lead_enrichment, cost_alert, campaign_lifecycle.';
+
 create table prospectpro.endpoints (
-    webhook_type prospectpro.webhook_type primary key,
+    webhook_type prospectpro.webhook_type primary key
+    references prospectpro.webhook_types,
     url text
     constraint endpoint_url_http check (
         url ~ '^https?://[^\s]+$' and pg_catalog.length(url) <= 2048
@@ -50,7 +62,8 @@ comment on table prospectpro.endpoints is
 -- The circuit breaker of each endpoint. Operational state, not user data: it
 -- is not dumped, and a restored database starts with every breaker closed.
 create table prospectpro.endpoint_health (
-    webhook_type prospectpro.webhook_type primary key,
+    webhook_type prospectpro.webhook_type primary key
+    references prospectpro.webhook_types,
     state text not null default 'closed'
     constraint endpoint_health_state_known check (
         state in ('closed', 'open', 'disabled')
@@ -61,7 +74,7 @@ create table prospectpro.endpoint_health (
     updated_at timestamptz not null default pg_catalog.now()
 );
 insert into prospectpro.endpoint_health (webhook_type)
-values ('lead_enrichment'), ('cost_alert'), ('campaign_lifecycle');
+select t.webhook_type from prospectpro.webhook_types as t;
 comment on table prospectpro.endpoint_health is
 'Circuit breaker per endpoint: closed (delivering), open (after breaker_threshold consecutive failures: one probe per probe_interval), disabled (the endpoint answered 410 Gone: until prospectpro.enable_endpoint()).';
 

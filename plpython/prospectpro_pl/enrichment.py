@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from . import plans, scoring
+from . import contracts, plans, scoring
 
-STAGES = ("stage1", "stage2", "stage3", "stage4")
-NEXT_STAGE = {"stage1": "stage2", "stage2": "stage3", "stage3": "stage4", "stage4": "completed"}
+STAGES = contracts.WORK_STAGES
+NEXT_STAGE = dict(zip(STAGES, contracts.LEAD_STAGES[1:], strict=False))
 # Lead columns a stage may fill in; what the user entered is never overwritten.
 FILLABLE = ("website", "phone", "address", "email")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")

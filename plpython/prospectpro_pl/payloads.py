@@ -17,19 +17,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-ALERT_TYPES = ("daily_spend", "cost_per_lead", "rate_limit", "spending_anomaly")
-SEVERITIES = ("warning", "critical")
-LIFECYCLE_EVENTS = (
-    "created",
-    "processing_started",
-    "progress_update",
-    "completed",
-    "error",
-    "cancelled",
-    # The budget guard's pause, and the resume when the budget is raised.
-    "paused",
-    "resumed",
-)
+from .contracts import ALERT_TYPES, LIFECYCLE_EVENTS, SEVERITIES
+
 MILESTONES = (25, 50, 75)
 
 CENTS = Decimal("0.01")

@@ -14,11 +14,10 @@ from typing import Any
 
 from . import schemas
 
-# The payload schemas' names in components/schemas.
+# The payload schemas' names in components/schemas: lead_enrichment's is
+# LeadEnrichmentPayload.
 COMPONENT_NAMES = {
-    "lead_enrichment": "LeadEnrichmentPayload",
-    "cost_alert": "CostAlertPayload",
-    "campaign_lifecycle": "CampaignLifecyclePayload",
+    t: "".join(word.capitalize() for word in t.split("_")) + "Payload" for t in schemas.SCHEMAS
 }
 # The largest campaign id the export route accepts (a PostgreSQL bigint).
 MAX_ID = 2**63 - 1

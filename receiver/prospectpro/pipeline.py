@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from . import exports, providers
+from . import contracts, exports, providers
 from .auth import Rejected, check_bearer
 from .batches import NO_LEAD
 
@@ -69,7 +69,7 @@ async def lead_enrichment(
     state = request.app.state
     stage = payload["enrichment_stage"]
     lead_id = payload["lead_id"]
-    if stage not in (*PROVIDER_STAGES, "stage4"):
+    if stage not in contracts.WORK_STAGES:
         return JSONResponse({"status": "acknowledged", "enrichment_stage": stage})
 
     lead = await state.leads.submit((webhook_id, lead_id))

@@ -8,13 +8,14 @@ import sys
 import zipfile
 from pathlib import Path
 
-RECEIVER = Path(__file__).resolve().parents[2] / "receiver"
+ROOT = Path(__file__).resolve().parents[2]
+RECEIVER = ROOT / "receiver"
 SERVICE = {"app", "auth", "batches", "cli", "metrics", "pipeline", "schemas", "worker"}
 TOOLING = {"bench", "faults", "standins", "cluster", "sink", "demo", "prospectpro_dev"}
 
 
-def _wheel_modules(source: Path, tmp_path: Path) -> set[str]:
-    """Module and package names (path parts, without .py) in a wheel built from source."""
+def _wheel(source: Path, tmp_path: Path) -> zipfile.ZipFile:
+    """The wheel pip builds from ``source``, as a user's `pip install` would."""
     copy = tmp_path / "src"  # build from a copy: no build/ or egg-info in the tree
     shutil.copytree(source, copy, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
     subprocess.run(
@@ -23,17 +24,33 @@ def _wheel_modules(source: Path, tmp_path: Path) -> set[str]:
         check=True,
     )  # fmt: skip
     (wheel,) = (tmp_path / "dist").glob("*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    return {part.removesuffix(".py") for name in names for part in Path(name).parts}
+    return zipfile.ZipFile(wheel)
+
+
+def _modules(wheel: zipfile.ZipFile) -> set[str]:
+    """Module and package names (path parts, without .py) in a wheel."""
+    return {part.removesuffix(".py") for name in wheel.namelist() for part in Path(name).parts}
 
 
 def test_the_receiver_wheel_holds_the_service_and_no_tooling(tmp_path):
-    modules = _wheel_modules(RECEIVER, tmp_path)
+    modules = _modules(_wheel(RECEIVER, tmp_path))
     assert modules >= SERVICE
     assert not modules & TOOLING
 
 
 def test_the_tooling_is_a_distribution_of_its_own(tmp_path):
-    modules = _wheel_modules(RECEIVER / "dev", tmp_path)
+    modules = _modules(_wheel(RECEIVER / "dev", tmp_path))
     assert modules >= TOOLING
     assert not modules & SERVICE - {"cli"}
+
+
+def test_the_receiver_wheel_ships_the_contracts_as_in_the_tree(tmp_path):
+    """The payload JSON Schemas, linked from the extension's package, ship as files."""
+    wheel = _wheel(RECEIVER, tmp_path)
+    shipped = {
+        Path(name).name: wheel.read(name)
+        for name in wheel.namelist()
+        if name.startswith("prospectpro/contracts/")
+    }
+    source = ROOT / "plpython" / "prospectpro_pl" / "contracts"
+    assert shipped == {p.name: p.read_bytes() for p in source.glob("*.*")}

@@ -16,7 +16,7 @@ select tables_are(
     array[
         'campaigns', 'enhanced_leads', 'api_costs', 'endpoints', 'outbox',
         'campaign_transitions', 'campaign_stats', 'campaign_lead_counts', 'campaign_exports',
-        'endpoint_health', 'delivery_wakeup',
+        'endpoint_health', 'delivery_wakeup', 'webhook_types',
         'delivery_attempts', 'settings', 'applied_deliveries',
         'cost_thresholds', 'cost_settings', 'cost_window_slots', 'cost_alerts'
     ]

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import psycopg
 from prospectpro.app import ROUTES
+from prospectpro.contracts import WORK_STAGES
 
 from .cluster import Cluster
 from .standins import provider_env, running_standins
@@ -38,7 +39,6 @@ PLACES = [
     "Gaslamp", "La Jolla", "North Park", "Little Italy", "Ocean Beach", "Hillcrest",
     "Pacific Beach", "Coronado", "Point Loma", "Mission Hills",
 ]  # fmt: skip
-STAGES = ["stage1", "stage2", "stage3", "stage4", "completed"]
 
 PROGRESS_SQL = """
 select
@@ -227,7 +227,7 @@ class Demo:
                 f"  campaign  {bar(progress[3], self.leads)}  {status}",
                 *(
                     f"  {name:<8}  {bar(done, self.leads)}"
-                    for name, done in zip(STAGES[:4], progress[:4], strict=True)
+                    for name, done in zip(WORK_STAGES, progress[:4], strict=True)
                 ),
                 f"  webhooks  {webhooks}   cost ${cost:.2f}"
                 f"   qualified {progress[4]}   failed {progress[5]}",
