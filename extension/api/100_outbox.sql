@@ -260,17 +260,14 @@ $$;
 comment on function prospectpro.next_due_in() is
 'Seconds until the next deliverable event falls due (0 if one is due now, null if none waits).';
 
-create or replace procedure prospectpro.run_delivery(
-    max_seconds double precision default 55,
-    max_events integer default 100
-)
+-- run_delivery commits, which rules out a SET search_path clause: its body
+-- calls only schema-qualified functions and holds no operator, so the caller's
+-- search_path has nothing to resolve. The arithmetic is in these two.
+create or replace function prospectpro._delivery_deadline(max_seconds double precision)
+returns timestamptz
 language plpgsql
+set search_path = pg_catalog, pg_temp
 as $$
--- Transaction control rules out a SET search_path clause here; every name is
--- schema-qualified instead.
-declare
-    deadline timestamptz;
-    attempted integer;
 begin
     if max_seconds is null or max_seconds not between 0 and 86400 then
         raise exception 'max_seconds must be between 0 and 86400, got %',
@@ -278,16 +275,45 @@ begin
         using errcode = 'invalid_parameter_value',
         hint = 'Call prospectpro.run_delivery(55) to deliver for 55 seconds.';
     end if;
-    deadline := pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => max_seconds);
+    return clock_timestamp() + make_interval(secs => max_seconds);
+end
+$$;
+
+create or replace function prospectpro._delivery_pause(
+    deadline timestamptz, attempted integer, max_events integer
+) returns boolean
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if clock_timestamp() >= deadline then
+        return false;
+    end if;
+    -- A round that took less than a full batch emptied the queue: poll.
+    if attempted < max_events then
+        perform pg_sleep(least(coalesce(prospectpro.next_due_in(), 0.2), 0.2));
+    end if;
+    return true;
+end
+$$;
+comment on function prospectpro._delivery_pause(timestamptz, integer, integer) is
+'Internal, between run_delivery''s rounds: false once the deadline has passed; after a round '
+'that emptied the queue, waits until the next event is due (at most 0.2 s).';
+
+create or replace procedure prospectpro.run_delivery(
+    max_seconds double precision default 55,
+    max_events integer default 100
+)
+language plpgsql
+as $$
+declare
+    deadline timestamptz := prospectpro._delivery_deadline(max_seconds);
+    attempted integer;
+begin
     loop
         attempted := prospectpro.deliver_due(max_events);
         commit;
-        exit when pg_catalog.clock_timestamp() >= deadline;
-        if attempted < max_events then
-            perform pg_catalog.pg_sleep(
-                least(coalesce(prospectpro.next_due_in(), 0.2), 0.2)
-            );
-        end if;
+        exit when not prospectpro._delivery_pause(deadline, attempted, max_events);
     end loop;
 end
 $$;
