@@ -20,7 +20,7 @@ MIGRATIONS   = $(sort $(wildcard migrations/$(EXTENSION)--*--*.sql))
 UPGRADES     = $(notdir $(MIGRATIONS))
 
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES)
-EXTRA_CLEAN = $(DATA_built)
+EXTRA_CLEAN = $(DATA_built) extension/python-root.built
 
 # Which PostgreSQL: PG=15 (the default) is Debian's; PG=16, 17 or 18 is the
 # tree tools/install-pg put into .pg/<major>/ (`make deps PG=17`). PG_CONFIG and
@@ -56,10 +56,19 @@ define assemble
 	| sed -e 's|@EXTVERSION@|$(EXTVERSION)|g' -e 's|@PYTHON_ROOT@|$(PYTHON_ROOT)|g' > $@
 endef
 
-$(EXTENSION)--$(EXTVERSION).sql: extension/head.sql $(SCHEMA_PARTS) $(API_PARTS) extension/import.py.in $(EXTENSION).control
+# The scripts name PYTHON_ROOT, which differs from one PG to another: this
+# file changes with it, so that `make PG=17` after `make PG=15` rebuilds them.
+extension/python-root.built: FORCE
+	@echo '$(PYTHON_ROOT)' | cmp -s - $@ || echo '$(PYTHON_ROOT)' > $@
+FORCE:
+
+SCRIPT_INPUTS = extension/head.sql $(API_PARTS) extension/import.py.in \
+	extension/python-root.built $(EXTENSION).control
+
+$(EXTENSION)--$(EXTVERSION).sql: $(SCHEMA_PARTS) $(SCRIPT_INPUTS)
 	$(call assemble,$(SCHEMA_PARTS) $(API_PARTS))
 
-$(UPGRADES): %.sql: migrations/%.sql extension/head.sql $(API_PARTS) extension/import.py.in $(EXTENSION).control
+$(UPGRADES): %.sql: migrations/%.sql $(SCRIPT_INPUTS)
 	$(call assemble,$< $(API_PARTS))
 
 install: install-python
@@ -81,7 +90,7 @@ VENV   = .venv
 PY     = $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: deps venv test check-sql check-upgrades pytest lint demo bench faults install-python uninstall-python
+.PHONY: FORCE deps venv test check-sql check-upgrades pytest lint demo bench faults install-python uninstall-python
 
 deps:
 	tools/install-deps
