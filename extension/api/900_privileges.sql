@@ -45,7 +45,8 @@ to prospectpro_admin;
 
 grant select on
 prospectpro.campaign_stats, prospectpro.campaign_lead_counts, prospectpro.campaign_exports,
-prospectpro.campaign_transitions, prospectpro.campaign_lifecycle_log,
+prospectpro.campaign_transitions, prospectpro.campaign_lifecycle_events,
+prospectpro.campaign_lifecycle_log,
 prospectpro.campaign_lifecycle_dashboard
 to prospectpro_reader;
 grant execute on function prospectpro.set_campaign_status(bigint, text, text)

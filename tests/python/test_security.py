@@ -34,7 +34,7 @@ READABLE = {
     "campaign_lifecycle_log", "campaign_lifecycle_dashboard", "cost_thresholds",
     "cost_settings", "cost_windows", "cost_alerts", "cost_alert_history",
     "webhook_success_rates", "delivery_queue", "delivery_latency", "endpoint_status",
-    "campaign_lead_counts",
+    "campaign_lead_counts", "campaign_lifecycle_events",
 }  # fmt: skip
 WRITE = {"SELECT", "INSERT", "UPDATE", "DELETE"}
 TABLE_GRANTS = {
