@@ -42,3 +42,11 @@ select pg_catalog.pg_extension_config_dump('prospectpro.campaign_lifecycle_event
 select pg_catalog.pg_extension_config_dump(
     'prospectpro.campaign_lifecycle_events_id_seq', ''
 );
+
+-- Issue 15: an open breaker probes soon and backs off (its probes wait a
+-- fifteenth of the time it has been open), so it records when it opened. A
+-- breaker open during the upgrade counts from its last change.
+alter table prospectpro.endpoint_health add column opened_at timestamptz;
+update prospectpro.endpoint_health set opened_at = updated_at where state = 'open';
+comment on table prospectpro.endpoint_health is
+'Circuit breaker per endpoint: closed (delivering), open (after breaker_threshold consecutive failures: probes 1 s after opening, then after a fifteenth of the time open, up to probe_interval), disabled (the endpoint answered 410 Gone: until prospectpro.enable_endpoint()).';
