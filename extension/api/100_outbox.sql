@@ -119,30 +119,52 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
     -- Row locks serialise concurrent rounds; each adds to the latest count.
+    with outcome as (
+        select
+            h.webhook_type,
+            case when o.ok > 0 then 0 else h.consecutive_failures + o.failed end as failures,
+            case
+                when o.gone or h.state = 'disabled' then 'disabled'
+                when o.ok > 0 then 'closed'
+                when h.state = 'open' or h.consecutive_failures + o.failed >= o.threshold
+                    then 'open'
+                else 'closed'
+            end as state,
+            case when h.state = 'open' then h.opened_at else clock_timestamp() end as opened_at,
+            o.probe_interval,
+            case
+                when o.gone then 'HTTP 410 Gone: disabled until prospectpro.enable_endpoint()'
+                when h.state = 'disabled' then h.reason
+                when o.ok > 0 then null
+                else o.last_error
+            end as reason
+        from prospectpro.endpoint_health as h
+        inner join unnest(
+            webhook_types, successes, failures, gone, thresholds, probe_intervals, last_errors
+        ) as o (webhook_type, ok, failed, gone, threshold, probe_interval, last_error)
+            on h.webhook_type = o.webhook_type
+        for update of h
+    )
+
     update prospectpro.endpoint_health as h
     set
-        consecutive_failures = case
-            when o.ok > 0 then 0 else h.consecutive_failures + o.failed
-        end,
-        state = case
-            when o.gone or h.state = 'disabled' then 'disabled'
-            when o.ok > 0 then 'closed'
-            when h.state = 'open' or h.consecutive_failures + o.failed >= o.threshold
-                then 'open'
-            else 'closed'
-        end,
-        next_probe_at = clock_timestamp() + make_interval(secs => o.probe_interval),
-        reason = case
-            when o.gone then 'HTTP 410 Gone: disabled until prospectpro.enable_endpoint()'
-            when h.state = 'disabled' then h.reason
-            when o.ok > 0 then null
-            else o.last_error
-        end,
+        consecutive_failures = n.failures,
+        state = n.state,
+        opened_at = case when n.state = 'open' then n.opened_at end,
+        -- An open breaker probes after a fifteenth of the time it has been
+        -- open, at least 1 s and at most probe_interval: an outage of T s is
+        -- followed by a probe within max(1, T / 15) s of its end (2 s for
+        -- T <= 30), and a dead endpoint soon costs one probe per probe_interval.
+        next_probe_at = case when n.state = 'open' then clock_timestamp() + make_interval(
+            secs => least(
+                n.probe_interval,
+                greatest(1, extract(epoch from clock_timestamp() - n.opened_at) / 15)
+            )
+        ) end,
+        reason = n.reason,
         updated_at = clock_timestamp()
-    from unnest(
-        webhook_types, successes, failures, gone, thresholds, probe_intervals, last_errors
-    ) as o (webhook_type, ok, failed, gone, threshold, probe_interval, last_error)
-    where h.webhook_type = o.webhook_type
+    from outcome as n
+    where h.webhook_type = n.webhook_type
 $$;
 
 create or replace function prospectpro.enable_endpoint(webhook_type text)
@@ -154,7 +176,7 @@ as $$
 begin
     update prospectpro.endpoint_health as h
     set state = 'closed', consecutive_failures = 0, next_probe_at = null, reason = null,
-        updated_at = now()
+        opened_at = null, updated_at = now()
     where h.webhook_type = enable_endpoint.webhook_type;
     if not found then
         raise exception 'unknown webhook type: %', coalesce(webhook_type, 'NULL')
@@ -269,17 +291,14 @@ $$;
 comment on function prospectpro.next_due_in() is
 'Seconds until the next deliverable event falls due (0 if one is due now, null if none waits).';
 
-create or replace procedure prospectpro.run_delivery(
-    max_seconds double precision default 55,
-    max_events integer default 100
-)
+-- run_delivery commits, which rules out a SET search_path clause: its body
+-- calls only schema-qualified functions and holds no operator, so the caller's
+-- search_path has nothing to resolve. The arithmetic is in these two.
+create or replace function prospectpro._delivery_deadline(max_seconds double precision)
+returns timestamptz
 language plpgsql
+set search_path = pg_catalog, pg_temp
 as $$
--- Transaction control rules out a SET search_path clause here; every name is
--- schema-qualified instead.
-declare
-    deadline timestamptz;
-    attempted integer;
 begin
     if max_seconds is null or max_seconds not between 0 and 86400 then
         raise exception 'max_seconds must be between 0 and 86400, got %',
@@ -287,16 +306,45 @@ begin
         using errcode = 'invalid_parameter_value',
         hint = 'Call prospectpro.run_delivery(55) to deliver for 55 seconds.';
     end if;
-    deadline := pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => max_seconds);
+    return clock_timestamp() + make_interval(secs => max_seconds);
+end
+$$;
+
+create or replace function prospectpro._delivery_pause(
+    deadline timestamptz, attempted integer, max_events integer
+) returns boolean
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    if clock_timestamp() >= deadline then
+        return false;
+    end if;
+    -- A round that took less than a full batch emptied the queue: poll.
+    if attempted < max_events then
+        perform pg_sleep(least(coalesce(prospectpro.next_due_in(), 0.2), 0.2));
+    end if;
+    return true;
+end
+$$;
+comment on function prospectpro._delivery_pause(timestamptz, integer, integer) is
+'Internal, between run_delivery''s rounds: false once the deadline has passed; after a round '
+'that emptied the queue, waits until the next event is due (at most 0.2 s).';
+
+create or replace procedure prospectpro.run_delivery(
+    max_seconds double precision default 55,
+    max_events integer default 100
+)
+language plpgsql
+as $$
+declare
+    deadline timestamptz := prospectpro._delivery_deadline(max_seconds);
+    attempted integer;
+begin
     loop
         attempted := prospectpro.deliver_due(max_events);
         commit;
-        exit when pg_catalog.clock_timestamp() >= deadline;
-        if attempted < max_events then
-            perform pg_catalog.pg_sleep(
-                least(coalesce(prospectpro.next_due_in(), 0.2), 0.2)
-            );
-        end if;
+        exit when not prospectpro._delivery_pause(deadline, attempted, max_events);
     end loop;
 end
 $$;

@@ -127,21 +127,23 @@ comment on function prospectpro.set_campaign_status(bigint, text, text) is
 
 create or replace view prospectpro.campaign_lifecycle_log as
 select
-    o.id,
-    (o.payload ->> 'campaign_id')::bigint as campaign_id,
-    o.payload ->> 'lifecycle_event' as lifecycle_event,
-    o.payload -> 'event_data' ->> 'old_status' as old_status,
-    o.payload -> 'event_data' ->> 'new_status' as new_status,
-    o.payload -> 'event_data' ->> 'reason' as reason,
-    (o.payload -> 'event_data' ->> 'milestone')::integer as milestone,
-    o.payload,
+    e.id,
+    e.campaign_id,
+    e.lifecycle_event,
+    e.payload -> 'event_data' ->> 'old_status' as old_status,
+    e.payload -> 'event_data' ->> 'new_status' as new_status,
+    e.payload -> 'event_data' ->> 'reason' as reason,
+    (e.payload -> 'event_data' ->> 'milestone')::integer as milestone,
+    e.payload,
     o.status as delivery_status,
     o.attempts as delivery_attempts,
-    o.created_at
-from prospectpro.outbox as o
-where o.webhook_type = 'campaign_lifecycle';
+    e.created_at,
+    e.event_id
+from prospectpro.campaign_lifecycle_events as e
+left join prospectpro.outbox as o on e.event_id = o.id;
 comment on view prospectpro.campaign_lifecycle_log is
-'Every campaign lifecycle event, with its delivery status.';
+'Every campaign lifecycle event, with the delivery status of its webhook (null once prune() '
+'or discard() deleted that event).';
 
 create or replace view prospectpro.campaign_lifecycle_dashboard as
 select
@@ -169,11 +171,11 @@ left join prospectpro.campaign_exports as x on c.id = x.campaign_id
 cross join lateral (select prospectpro._campaign_spend(c.id) as cost) as spend
 left join lateral (
     select
-        o.payload ->> 'lifecycle_event' as lifecycle_event,
-        o.created_at
-    from prospectpro.outbox as o
-    where o.ordering_key = 'campaign:' || c.id
-    order by o.id desc limit 1
+        e.lifecycle_event,
+        e.created_at
+    from prospectpro.campaign_lifecycle_events as e
+    where e.campaign_id = c.id
+    order by e.id desc limit 1
 ) as last_event on true
 cross join lateral (
     select count(*) as pending from prospectpro.outbox as o

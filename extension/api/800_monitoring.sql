@@ -79,7 +79,8 @@ select
     h.consecutive_failures,
     h.next_probe_at,
     h.reason,
-    h.updated_at
+    h.updated_at,
+    h.opened_at
 from prospectpro.endpoint_health as h
 left join prospectpro.endpoints as e on h.webhook_type = e.webhook_type;
 comment on view prospectpro.endpoint_status is

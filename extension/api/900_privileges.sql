@@ -15,7 +15,9 @@ prospectpro.campaigns, prospectpro.enhanced_leads, prospectpro.api_costs
 to prospectpro_writer;
 
 grant execute on function
-prospectpro.deliver_due(integer), prospectpro.next_due_in(), prospectpro.arm_wakeup()
+prospectpro.deliver_due(integer), prospectpro.next_due_in(), prospectpro.arm_wakeup(),
+prospectpro._delivery_deadline(double precision),
+prospectpro._delivery_pause(timestamptz, integer, integer)
 to prospectpro_worker;
 grant execute on procedure prospectpro.run_delivery(double precision, integer)
 to prospectpro_worker;
@@ -43,7 +45,8 @@ to prospectpro_admin;
 
 grant select on
 prospectpro.campaign_stats, prospectpro.campaign_lead_counts, prospectpro.campaign_exports,
-prospectpro.campaign_transitions, prospectpro.campaign_lifecycle_log,
+prospectpro.campaign_transitions, prospectpro.campaign_lifecycle_events,
+prospectpro.campaign_lifecycle_log,
 prospectpro.campaign_lifecycle_dashboard
 to prospectpro_reader;
 grant execute on function prospectpro.set_campaign_status(bigint, text, text)
@@ -72,6 +75,12 @@ to prospectpro_reader;
 
 revoke all on procedure prospectpro.prune(interval, integer) from public;
 grant execute on procedure prospectpro.prune(interval, integer) to prospectpro_admin;
+-- prune's steps: the deletes are the owner's (security definer).
+grant execute on function
+prospectpro._retention_cutoff(interval, integer),
+prospectpro._prune_batch(timestamptz, integer),
+prospectpro._prune_cost_windows(timestamptz)
+to prospectpro_admin;
 grant execute on function
 prospectpro.discard(bigint), prospectpro.schedule_maintenance(interval, text)
 to prospectpro_admin;

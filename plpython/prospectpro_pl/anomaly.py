@@ -113,16 +113,16 @@ def _verdict(current: Number, baseline: float, threshold: float, detector: str) 
 def escalation_level(
     threshold: Number | str, value: Number | str, unit: Number | None = None
 ) -> int | None:
-    """How far ``value`` is over ``threshold``: None below it, else 0, 1, 2, ...
+    """How far ``value`` exceeds ``threshold``: None up to it, else 0, 1, 2, ...
 
-    Level 0 from the threshold itself (value >= threshold, compared exactly
-    as Decimals); each further level once the excess over the threshold has
-    doubled again: level n >= 1 when excess >= unit × 2^(n-1). ``unit``
-    defaults to the threshold, so a $50 limit escalates at $100, $150, $250,
-    $450, ...
+    Level 0 once the value exceeds the threshold (value > threshold, compared
+    exactly as Decimals: an alert always has a positive excess); each further
+    level once the excess over the threshold has doubled again: level n >= 1
+    when excess >= unit × 2^(n-1). ``unit`` defaults to the threshold, so a
+    $50 limit alerts above $50 and escalates at $100, $150, $250, $450, ...
     """
     limit, value = amount(threshold), amount(value)
-    if value < limit:
+    if value <= limit:
         return None
     step = limit if unit is None else amount(unit)
     if step <= 0:
@@ -144,7 +144,7 @@ def threshold_crossing(
 ) -> int | None:
     """The escalation level a write that moved a value from previous to current should alert at.
 
-    None when the write reaches no new level: it stays below the threshold,
+    None when the write reaches no new level: it stays at or below the threshold,
     goes down, or stays within the level already alerted. When it skips
     levels, only the highest is returned, so the caller raises at most one
     alert per level of each (type, scope, period). ``previous`` None means

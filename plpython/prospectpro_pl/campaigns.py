@@ -17,10 +17,20 @@ from . import export, payloads, plans
 REASON_SETTING = "prospectpro.reason"
 
 # Lifecycle events of a campaign share an ordering key: they arrive in order.
+# Each is also a record of the campaign's timeline, which outlives its delivery.
 LIFECYCLE_SQL = """
-insert into prospectpro.outbox (webhook_type, payload, ordering_key)
-select 'campaign_lifecycle', p::jsonb, 'campaign:' || k
-from unnest($1::text[], $2::bigint[]) as e (p, k)
+with queued as (
+    insert into prospectpro.outbox (webhook_type, payload, ordering_key)
+    select 'campaign_lifecycle', e.p::jsonb, 'campaign:' || e.k
+    from unnest($1::text[], $2::bigint[]) with ordinality as e (p, k, n)
+    order by e.n
+    returning id, payload
+)
+insert into prospectpro.campaign_lifecycle_events
+    (campaign_id, lifecycle_event, payload, event_id)
+select (q.payload ->> 'campaign_id')::bigint, q.payload ->> 'lifecycle_event', q.payload, q.id
+from queued as q
+order by q.id
 """
 CAMPAIGN_SQL = """
 select c.id, c.name, c.target_count, c.budget_limit, c.status,

@@ -12,8 +12,9 @@ call of on_insert() (a statement-level trigger with a transition table):
    campaign_lead_counts, never api_costs, so evaluating a statement costs the same
    whatever the size of the history.
 2. The rules compare each window the statement touched with its threshold. A
-   value at or over it is at escalation level 0, and each doubling of the
-   excess is one level more (anomaly.escalation_level).
+   value that exceeds it (is greater: at the threshold is no alert) is at
+   escalation level 0, and each doubling of the excess is one level more
+   (anomaly.escalation_level), so an alert's threshold_exceeded_by is > 0.
 3. A level higher than any already alerted for the same (type, scope, period)
    becomes a row of prospectpro.cost_alerts and a cost_alert event in the
    outbox, in the same transaction.
@@ -21,19 +22,21 @@ call of on_insert() (a statement-level trigger with a transition table):
 The rules. Thresholds come from prospectpro.cost_thresholds, where a
 campaign's or an API's row wins over the global row, which wins over DEFAULTS:
 
-daily_spend       spend of a UTC day >= 50 USD: globally, and for each campaign
+daily_spend       spend of a UTC day > 50 USD: globally, and for each campaign
                   with its own daily_spend threshold. Period: the day.
 cost_per_lead     a campaign's all-time spend / its leads (campaign_lead_counts
                   .total_leads: every lead of the campaign, whatever its stage)
-                  >= 0.25 USD, for every campaign with a lead. Period: the UTC
+                  > 0.25 USD, for every campaign with a lead. Period: the UTC
                   day of the cost, so a campaign still over it is reported
                   again, once, the next day.
 rate_limit        requests (sum of request_count) of one API in a UTC minute
-                  >= 100, or the API's own limit. Period: the minute.
+                  > 100, or the API's own limit. Period: the minute.
 spending_anomaly  spend of a UTC hour against the last N (24) earlier hours
                   that had costs, by the configured detector (see anomaly.py):
                   median_mad, the default, or mean_ratio, the seed's rule
                   (spend > 3 x their mean); the threshold value is the factor.
+The budget guard is no alert: a campaign whose spend reaches (>=) its
+budget_limit is paused (campaigns.guard_budgets).
                   Globally, and for each campaign with its own threshold.
                   Hours without costs are no windows, so the first hour of a
                   pipeline idle overnight is compared with its busy hours.

@@ -97,7 +97,8 @@ def test_median_mad_never_flags_less_than_factor_times_the_median(history, curre
     ("value", "level"),
     [
         ("49.99", None),
-        ("50.00", 0),
+        ("50.00", None),
+        ("50.01", 0),
         (Decimal("99.99"), 0),
         (100, 1),
         (149.99, 1),
@@ -112,23 +113,26 @@ def test_escalation_level_doubles_the_excess(value, level):
 
 
 def test_escalation_unit_can_be_set():
-    levels = [anomaly.escalation_level(10, v, unit=1) for v in (10, 11, 12, 14, 18)]
-    assert levels == [0, 1, 2, 3, 4]
-    assert anomaly.escalation_level(0, 0, unit="0.5") == 0
+    levels = [anomaly.escalation_level(10, v, unit=1) for v in (10, 10.5, 11, 12, 14, 18)]
+    assert levels == [None, 0, 1, 2, 3, 4]
+    assert anomaly.escalation_level(0, 0, unit="0.5") is None
+    assert anomaly.escalation_level(0, "0.01", unit="0.5") == 0
     with pytest.raises(ValueError, match="escalation unit must be positive"):
         anomaly.escalation_level(0, 5)
 
 
-def test_threshold_crossing_fires_at_the_threshold_not_a_cent_below():
+def test_threshold_crossing_fires_a_cent_above_the_threshold_not_at_it():
     assert anomaly.threshold_crossing("50.00", Decimal("49.98"), Decimal("49.99")) is None
-    assert anomaly.threshold_crossing("50.00", Decimal("49.99"), Decimal("50.00")) == 0
-    assert anomaly.threshold_crossing(50, None, 50.0) == 0
+    assert anomaly.threshold_crossing("50.00", Decimal("49.99"), Decimal("50.00")) is None
+    assert anomaly.threshold_crossing("50.00", Decimal("50.00"), Decimal("50.01")) == 0
+    assert anomaly.threshold_crossing(50, None, 50.0) is None
     # a float is taken as written, 0.1, not as its binary expansion 0.1000000000000000055...
-    assert anomaly.threshold_crossing(0.1, None, Decimal("0.1")) == 0
+    assert anomaly.threshold_crossing(0.1, None, Decimal("0.1")) is None
+    assert anomaly.threshold_crossing(0.1, None, Decimal("0.1001")) == 0
 
 
 def test_threshold_crossing_fires_once_per_level():
-    assert anomaly.threshold_crossing(50, 50, 99) is None  # already alerted at level 0
+    assert anomaly.threshold_crossing(50, 51, 99) is None  # already alerted at level 0
     assert anomaly.threshold_crossing(50, 99, 100) == 1
     assert anomaly.threshold_crossing(50, 40, 300) == 3  # skips to the highest
     assert anomaly.threshold_crossing(50, 300, 40) is None  # going down

@@ -151,7 +151,7 @@ def test_a_1000_row_insert_is_evaluated_by_one_call_with_exact_aggregates(db):
         spend = db.execute("select prospectpro._campaign_spend(%s)", (campaign,)).fetchone()[0]
         assert spend == sum(r[2] for r in rows if r[0] == campaign)
 
-    # One statement: each day over 50 gets one alert, at the level its total
+    # One statement: each day over 50 (exceeding it) gets one alert, at the level its total
     # reached (level n once the excess is 50 x 2^(n-1)).
     days: dict[str, Decimal] = defaultdict(Decimal)
     for _, _, cost, _, at in rows:
@@ -161,7 +161,7 @@ def test_a_1000_row_insert_is_evaluated_by_one_call_with_exact_aggregates(db):
         level, step = 0, Decimal(50)
         while total - 50 >= step:
             level, step = level + 1, step * 2
-        if total >= 50:
+        if total > 50:
             expected.append((day, level, total))
     assert [level for _, level, _ in expected] == [1, 1]  # the data escalates both days
     assert alerts(db, "daily_spend", "global") == expected
@@ -171,8 +171,8 @@ def test_writers_trigger_the_rules_without_access_to_the_alert_tables(db):
     (campaign,) = campaigns(db, 1)
     with db.transaction():
         db.execute("set local role prospectpro_writer")
-        insert_costs(db, [(campaign, "google_places", Decimal(50), 1, DAY)])
-    assert alerts(db, "daily_spend", "global") == [("2100-03-01", 0, Decimal(50))]
+        insert_costs(db, [(campaign, "google_places", Decimal("50.01"), 1, DAY)])
+    assert alerts(db, "daily_spend", "global") == [("2100-03-01", 0, Decimal("50.01"))]
 
 
 def test_the_alert_is_delivered_with_the_seeds_keys(db, sink):

@@ -71,3 +71,54 @@ def test_schedule_maintenance_installs_the_cron_job(cluster):
             "select command from cron.job where jobname = 'prospectpro-maintenance'"
         ).fetchone() == ("call prospectpro.prune('3 days')",)
         conn.execute("select cron.unschedule('prospectpro-maintenance')")
+
+
+TIMELINE_SQL = """
+select id, lifecycle_event, old_status, new_status, milestone, reason, payload, created_at
+from prospectpro.campaign_lifecycle_log where campaign_id = %s order by id
+"""
+
+
+def test_the_campaign_timeline_survives_pruning_everything_delivered(db, sink):
+    db.execute(
+        "select prospectpro.configure_endpoint('campaign_lifecycle', %s, 'tok')", (sink.url,)
+    )
+    (campaign,) = db.execute(
+        "insert into prospectpro.campaigns (name, target_count) values ('Kept', 4) returning id"
+    ).fetchone()
+    db.execute(
+        "insert into prospectpro.enhanced_leads (campaign_id, business_name)"
+        " select %s, 'Lead ' || n from generate_series(1, 4) n",
+        (campaign,),
+    )
+    for _ in range(4):  # one lead finishes per statement: 25, 50, 75 %, completed
+        db.execute(
+            "update prospectpro.enhanced_leads set enrichment_stage = 'completed'"
+            " where id = (select min(id) from prospectpro.enhanced_leads"
+            "   where campaign_id = %s and enrichment_stage <> 'completed')",
+            (campaign,),
+        )
+    while deliver(db):
+        pass
+    timeline = db.execute(TIMELINE_SQL, (campaign,)).fetchall()
+    assert [(e[1], e[4]) for e in timeline] == [
+        ("created", None), ("processing_started", None), ("progress_update", 25),
+        ("progress_update", 50), ("progress_update", 75), ("completed", None),
+    ]  # fmt: skip
+    assert {s for (s,) in db.execute(
+        "select delivery_status from prospectpro.campaign_lifecycle_log"
+    )} == {"delivered"}  # fmt: skip
+
+    db.execute("call prospectpro.prune(interval '0')")
+    assert db.execute(
+        "select count(*) from prospectpro.outbox where webhook_type = 'campaign_lifecycle'"
+    ).fetchone() == (0,)
+    assert db.execute(TIMELINE_SQL, (campaign,)).fetchall() == timeline
+    assert db.execute(
+        "select distinct delivery_status, event_id from prospectpro.campaign_lifecycle_log"
+    ).fetchall() == [(None, None)]
+    assert db.execute(
+        "select last_event, last_event_at from prospectpro.campaign_lifecycle_dashboard"
+        " where campaign_id = %s",
+        (campaign,),
+    ).fetchone() == ("completed", timeline[-1][-1])

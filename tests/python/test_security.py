@@ -34,7 +34,7 @@ READABLE = {
     "campaign_lifecycle_log", "campaign_lifecycle_dashboard", "cost_thresholds",
     "cost_settings", "cost_windows", "cost_alerts", "cost_alert_history",
     "webhook_success_rates", "delivery_queue", "delivery_latency", "endpoint_status",
-    "campaign_lead_counts",
+    "campaign_lead_counts", "campaign_lifecycle_events",
 }  # fmt: skip
 WRITE = {"SELECT", "INSERT", "UPDATE", "DELETE"}
 TABLE_GRANTS = {
@@ -49,13 +49,16 @@ EXECUTE_GRANTS = {
     # The dashboard view's figures (both helpers are security invoker).
     "prospectpro_reader": {"_campaign_spend", "_campaign_leads"},
     "prospectpro_writer": {"apply_enrichment", "apply_enrichment_batch", "set_campaign_status"},
-    "prospectpro_worker": {"deliver_due", "next_due_in", "arm_wakeup", "run_delivery"},
+    "prospectpro_worker": {
+        "deliver_due", "next_due_in", "arm_wakeup", "run_delivery", "_delivery_deadline",
+        "_delivery_pause",
+    },
     "prospectpro_admin": {
         "configure_endpoint", "enable_endpoint", "redeliver", "schedule_delivery",
         "configure_scoring", "set_cost_threshold", "set_api_rate_limit",
         "configure_anomaly_detection", "acknowledge_alert", "resolve_alert",
         "resolve_expired_alerts", "rebuild_cost_windows", "prune", "discard",
-        "schedule_maintenance",
+        "schedule_maintenance", "_retention_cutoff", "_prune_batch", "_prune_cost_windows",
     },
 }  # fmt: skip
 
@@ -571,3 +574,25 @@ class _EchoServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def test_a_schema_others_may_create_in_is_refused(cluster):
+    """CREATE OR REPLACE and the qualified calls between functions are safe only
+    while no untrusted role can create objects in the schema: a schema made
+    beforehand that lets one do so stops CREATE EXTENSION, naming the role."""
+    name = f"planted_{next(_serial)}"
+    cluster.psql(f'create database "{name}"')
+    try:
+        with psycopg.connect(cluster.dsn(name), autocommit=True) as conn:
+            conn.execute("create role planter_role nologin")
+            conn.execute("create schema prospectpro")
+            conn.execute("grant create on schema prospectpro to planter_role")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege) as caught:
+                conn.execute("create extension prospectpro cascade")
+            assert "planter_role" in str(caught.value)
+            assert "REVOKE CREATE" in caught.value.diag.message_hint
+            conn.execute("revoke create on schema prospectpro from planter_role")
+            conn.execute("create extension prospectpro cascade")
+    finally:
+        cluster.psql(f'drop database "{name}" with (force)')
+        cluster.psql("drop role if exists planter_role")

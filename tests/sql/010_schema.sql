@@ -16,7 +16,7 @@ select tables_are(
     array[
         'campaigns', 'enhanced_leads', 'api_costs', 'endpoints', 'outbox',
         'campaign_transitions', 'campaign_stats', 'campaign_lead_counts', 'campaign_exports',
-        'endpoint_health', 'delivery_wakeup', 'webhook_types',
+        'campaign_lifecycle_events', 'endpoint_health', 'delivery_wakeup', 'webhook_types',
         'delivery_attempts', 'settings', 'applied_deliveries',
         'cost_thresholds', 'cost_settings', 'cost_window_slots', 'cost_alerts'
     ]
@@ -90,7 +90,7 @@ select is(
     ),
     array[
         'api_costs', 'applied_deliveries', 'campaign_exports', 'campaign_lead_counts',
-        'campaign_stats',
+        'campaign_lifecycle_events', 'campaign_stats',
         'campaigns', 'cost_alerts', 'cost_settings', 'cost_thresholds', 'cost_window_slots',
         'delivery_attempts', 'endpoints', 'enhanced_leads', 'outbox', 'settings'
     ]::text[],

@@ -1,12 +1,13 @@
 -- Cost monitoring: each rule (daily_spend, cost_per_lead, rate_limit,
--- spending_anomaly) fires at its threshold and not a cent below; overrides win
+-- spending_anomaly) fires a cent above its threshold, not at it nor a cent
+-- below, so threshold_exceeded_by is always positive; overrides win
 -- over global values; one alert per (type, scope, period) and escalation
 -- level; the alert lifecycle and its refusals; automatic resolution of ended
 -- periods; the queued cost_alert event and its keys; running aggregates kept
 -- exact by updates and deletes. Costs are dated in 2100 so no period ends
 -- during the test, except those of 2000 that test the resolution.
 begin;
-select plan(75);
+select plan(81);
 
 -- Alerts of one (type, scope, period).
 create function pg_temp.alerts(kind text, about text, during text)
@@ -42,7 +43,7 @@ insert into prospectpro.campaigns (id, name) values
 (9001, 'Daily A'), (9002, 'Daily B'), (9003, 'Own daily limit'), (9004, 'Per lead'),
 (9005, 'Anomaly robust'), (9006, 'Anomaly mean');
 
--- daily_spend, global: 49.99 is below, 50.00 fires.
+-- daily_spend, global: 49.99 is below, 50.00 at the threshold, 50.01 exceeds it.
 insert into prospectpro.api_costs (campaign_id, api_name, cost, created_at) values
 (9001, 'google_places', 30.00, '2100-01-01 10:00Z'),
 (9002, 'hunter_email_verifier', 19.99, '2100-01-01 10:05Z');
@@ -51,12 +52,17 @@ select is(
 );
 select pg_temp.spend(9001, 'scraper', 0.01, '2100-01-01 11:00Z');
 select is(
-    pg_temp.alerts('daily_spend', 'global', '2100-01-01'), 1, 'daily spend 50.00: an alert'
+    pg_temp.alerts('daily_spend', 'global', '2100-01-01'), 0,
+    'daily spend 50.00, at the threshold: no alert'
+);
+select pg_temp.spend(9001, 'scraper', 0.01, '2100-01-01 11:01Z');
+select is(
+    pg_temp.alerts('daily_spend', 'global', '2100-01-01'), 1, 'daily spend 50.01: an alert'
 );
 select results_eq(
     $$select level, severity, threshold_value, current_value, status
     from pg_temp.alert('daily_spend', 'global', '2100-01-01')$$,
-    $$values (0, 'warning', 50::numeric, 50::numeric, 'open')$$,
+    $$values (0, 'warning', 50::numeric, 50.01::numeric, 'open')$$,
     'the alert records level 0, its threshold and the day''s spend'
 );
 select is(
@@ -107,10 +113,10 @@ select is(
     ),
     jsonb_build_object(
         'alert_id', (pg_temp.alert('daily_spend', 'global', '2100-01-01')).id,
-        'alert_type', 'daily_spend', 'threshold_value', 50, 'current_value', 50,
-        'threshold_exceeded_by', 0, 'time_period', '2100-01-01', 'scope', 'global'
+        'alert_type', 'daily_spend', 'threshold_value', 50, 'current_value', 50.01,
+        'threshold_exceeded_by', 0.01, 'time_period', '2100-01-01', 'scope', 'global'
     ),
-    'the payload has the alert''s values'
+    'the payload has the alert''s values, exceeded by a cent'
 );
 select is(
     (select payload -> 'alert_metadata' -> 'top_cost_apis' from first_event),
@@ -124,7 +130,7 @@ select is(
 );
 
 -- More costs: the same alert, until the excess doubles (100.00).
-select pg_temp.spend(null, 'google_places', 49.98, '2100-01-01 12:00Z');
+select pg_temp.spend(null, 'google_places', 49.97, '2100-01-01 12:00Z');
 select pg_temp.spend(null, 'google_places', 0.01, '2100-01-01 12:01Z');
 select is(
     pg_temp.alerts('daily_spend', 'global', '2100-01-01'), 1,
@@ -168,11 +174,16 @@ select is(
     'campaign spend 19.99 under its own 20 (over the global 10): no campaign alert'
 );
 select pg_temp.spend(9003, 'scraper', 0.01, '2100-01-02 10:01Z');
+select is(
+    pg_temp.alerts('daily_spend', 'campaign:9003', '2100-01-02'), 0,
+    'campaign spend 20.00, at its own threshold: no campaign alert'
+);
+select pg_temp.spend(9003, 'scraper', 0.01, '2100-01-02 10:02Z');
 select results_eq(
     $$select threshold_value, current_value, payload -> 'alert_metadata' -> 'campaign_ids'
     from pg_temp.alert('daily_spend', 'campaign:9003', '2100-01-02')$$,
-    $$values (20::numeric, 20::numeric, '[9003]'::jsonb)$$,
-    'campaign spend 20.00: a campaign alert at the campaign''s threshold'
+    $$values (20::numeric, 20.01::numeric, '[9003]'::jsonb)$$,
+    'campaign spend 20.01: a campaign alert over the campaign''s threshold'
 );
 select is(
     prospectpro.set_cost_threshold('daily_spend', null), 50::numeric,
@@ -196,18 +207,24 @@ select is(
     '2.49 for 10 leads (0.249 per lead): no alert'
 );
 select pg_temp.spend(9004, 'scraper', 0.01, '2100-01-03 10:02Z');
+select is(
+    pg_temp.alerts('cost_per_lead', 'campaign:9004', '2100-01-03'), 0,
+    '2.50 for 10 leads (0.25 per lead, at the threshold): no alert'
+);
+select pg_temp.spend(9004, 'scraper', 0.01, '2100-01-03 10:03Z');
 select results_eq(
     $$select threshold_value, current_value, level,
-    payload -> 'current_value', payload -> 'alert_metadata' -> 'top_cost_apis'
+    payload -> 'current_value', payload -> 'threshold_exceeded_by',
+    payload -> 'alert_metadata' -> 'top_cost_apis'
     from pg_temp.alert('cost_per_lead', 'campaign:9004', '2100-01-03')$$,
     $$values (
-        0.25::numeric, 0.25::numeric, 0, '0.25'::jsonb,
+        0.25::numeric, 0.251::numeric, 0, '0.251'::jsonb, '0.001'::jsonb,
         '["google_places", "hunter_email_verifier", "scraper"]'::jsonb
     )$$,
-    '2.50 for 10 leads (0.25 per lead): an alert'
+    '2.51 for 10 leads (0.251 per lead): an alert'
 );
 select is(
-    prospectpro._campaign_spend(9004), 2.50::numeric, '_campaign_spend is the running total'
+    prospectpro._campaign_spend(9004), 2.51::numeric, '_campaign_spend is the running total'
 );
 select is(prospectpro._campaign_spend(-1), 0::numeric, '_campaign_spend of no costs is 0');
 
@@ -225,10 +242,15 @@ select is(
     pg_temp.alerts('rate_limit', 'api:test_rate_api', '2100-01-04T10:00Z'), 0,
     '9 requests in a minute under a limit of 10: no alert'
 );
+select pg_temp.spend(null, 'test_rate_api', 0, '2100-01-04 10:00:40Z', 1);
+select is(
+    pg_temp.alerts('rate_limit', 'api:test_rate_api', '2100-01-04T10:00Z'), 0,
+    '10 requests in a minute, at the limit: no alert'
+);
 select pg_temp.spend(null, 'test_rate_api', 0, '2100-01-04 10:00:50Z', 1);
 select is(
     (pg_temp.alert('rate_limit', 'api:test_rate_api', '2100-01-04T10:00Z')).current_value,
-    10::numeric, '10 requests in a minute: an alert'
+    11::numeric, '11 requests in a minute: an alert'
 );
 select pg_temp.spend(null, 'test_rate_api', 0, '2100-01-04 10:01:00Z', 9);
 select is(
@@ -245,7 +267,12 @@ select is(
 select pg_temp.spend(9005, 'google_places', 10, '2100-01-05 01:00Z');
 select pg_temp.spend(9005, 'google_places', 10, '2100-01-05 02:00Z');
 select pg_temp.spend(9005, 'google_places', 40, '2100-01-05 03:00Z');
-select pg_temp.spend(9005, 'google_places', 30, '2100-01-05 04:00Z');
+select pg_temp.spend(9005, 'google_places', 29.99, '2100-01-05 04:00Z');
+select is(
+    pg_temp.alerts('spending_anomaly', 'campaign:9005', '2100-01-05T04:00Z'), 0,
+    'median_mad: 29.99 is below the threshold of 30'
+);
+select pg_temp.spend(9005, 'google_places', 0.01, '2100-01-05 04:20Z');
 select is(
     pg_temp.alerts('spending_anomaly', 'campaign:9005', '2100-01-05T04:00Z'), 0,
     'median_mad: 30.00 is not above the threshold of 30'
@@ -276,7 +303,12 @@ select is(
     pg_temp.alerts('spending_anomaly', 'campaign:9006', '2100-01-06T04:00Z'), 0,
     'mean_ratio: 45 (an anomaly to median_mad) is not above 60'
 );
-select pg_temp.spend(9006, 'google_places', 15, '2100-01-06 04:10Z');
+select pg_temp.spend(9006, 'google_places', 14.99, '2100-01-06 04:05Z');
+select is(
+    pg_temp.alerts('spending_anomaly', 'campaign:9006', '2100-01-06T04:00Z'), 0,
+    'mean_ratio: 59.99 is below 60'
+);
+select pg_temp.spend(9006, 'google_places', 0.01, '2100-01-06 04:10Z');
 select is(
     pg_temp.alerts('spending_anomaly', 'campaign:9006', '2100-01-06T04:00Z'), 0,
     'mean_ratio: 60.00 is not above 60'
@@ -371,9 +403,9 @@ select is(
 -- Updates and deletes of costs keep the aggregates exact, and raise nothing.
 update prospectpro.api_costs set cost = 2.60
 where campaign_id = 9004 and api_name = 'hunter_email_verifier';
-select is(prospectpro._campaign_spend(9004), 5.01::numeric, 'an updated cost is re-counted');
+select is(prospectpro._campaign_spend(9004), 5.02::numeric, 'an updated cost is re-counted');
 delete from prospectpro.api_costs where campaign_id = 9004 and api_name = 'google_places';
-select is(prospectpro._campaign_spend(9004), 2.61::numeric, 'a deleted cost is taken off');
+select is(prospectpro._campaign_spend(9004), 2.62::numeric, 'a deleted cost is taken off');
 select is(
     (
         select spend from prospectpro.cost_windows
@@ -381,11 +413,11 @@ select is(
             scope = 'global' and kind = 'day' and api_name = ''
             and window_start = '2100-01-03 00:00Z'
     ),
-    2.61::numeric, 'the global day follows'
+    2.62::numeric, 'the global day follows'
 );
 select is(
     pg_temp.alerts('cost_per_lead', 'campaign:9004', '2100-01-03'), 1,
-    'corrections raise no alert, even past a doubling (0.501 per lead)'
+    'corrections raise no alert, even past a doubling (0.502 per lead)'
 );
 
 -- Bad arguments are refused with a hint.

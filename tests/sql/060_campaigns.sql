@@ -3,7 +3,7 @@
 -- completion exports the qualified leads as correctly quoted CSV, and the
 -- budget guard pauses and resumes.
 begin;
-select plan(30);
+select plan(31);
 
 create function pg_temp.events(campaign bigint) returns text[]
 language sql as $$
@@ -255,10 +255,15 @@ select ok(
 insert into prospectpro.campaigns (id, name, target_count, budget_limit)
 values (7200, 'Budget', 10, 1.00);
 insert into prospectpro.enhanced_leads (campaign_id, business_name) values (7200, 'Spender');
-insert into prospectpro.api_costs (campaign_id, api_name, cost) values (7200, 'hunter_io', 1.00);
+insert into prospectpro.api_costs (campaign_id, api_name, cost) values (7200, 'hunter_io', 0.99);
+select is(
+    (select status from prospectpro.campaigns where id = 7200), 'processing',
+    'spend a cent below the budget: the campaign goes on'
+);
+insert into prospectpro.api_costs (campaign_id, api_name, cost) values (7200, 'hunter_io', 0.01);
 select is(
     (select status from prospectpro.campaigns where id = 7200), 'paused',
-    'spend reaching the budget pauses the campaign'
+    'spend reaching the budget (not exceeding it) pauses the campaign'
 );
 insert into prospectpro.enhanced_leads (campaign_id, business_name) values (7200, 'Held back');
 update prospectpro.campaigns set budget_limit = 5 where id = 7200;

@@ -62,13 +62,15 @@ def reset(writer: asyncio.StreamWriter) -> None:
 
 
 class Ledger:
-    """Per webhook-id: requests received, 2xx answers given, first arrival."""
+    """Per webhook-id: requests received, 2xx answers given, first arrival; and
+    when the latest 2xx answer was given."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
         self.acked: Counter[str] = Counter()
         self.first: dict[str, float] = {}
+        self.last_acked = 0.0
 
     def arrived(self, webhook_id: str) -> None:
         with self._lock:
@@ -79,6 +81,7 @@ class Ledger:
         if 200 <= status < 300:
             with self._lock:
                 self.acked[webhook_id] += 1
+                self.last_acked = time.time()
 
     def total(self) -> int:
         with self._lock:

@@ -1,4 +1,4 @@
-"""The eight scenarios. Each commits a known set of events (one transaction
+"""The nine scenarios. Each commits a known set of events (one transaction
 of them held open across the fault), injects the fault with real workers
 running, and recovers; the harness then drains the outbox and verifies."""
 
@@ -126,6 +126,37 @@ def crowd(env: Env) -> None:
         env.problem("one receiver got no request")
 
 
+# A receiver restarting under load: the outage is a deploy's few seconds, the
+# probe interval the default. Delivery must resume within about 2 s of the
+# recovery (the breaker's probes then wait max(1, T / 15) s); the last delivery
+# may come up to this long after it, draining the backlog included. A breaker
+# that waited for its probe_interval would take 25 s or more.
+BRIEF_OUTAGE = 4.0
+RECOVERY_WITHIN = 5.0
+
+
+def endpoint_down_briefly(env: Env) -> None:
+    env.configure(probe_interval=30)
+    env.start_workers(2)
+    env.sink.answer(Fault(503))
+    with env.holding():
+        env.emit(200)  # waiting when the outage starts: they open the breaker at once
+        env.wait_for("the first request", env.ledger.total)
+        down_until = time.monotonic() + BRIEF_OUTAGE
+        while time.monotonic() < down_until:  # and more keep coming
+            env.emit(20)
+            time.sleep(0.5)
+    env.sink.answer()
+    recovered = time.time()
+    env.say("endpoint recovered")
+    env.settle()
+    took = env.ledger.last_acked - recovered
+    env.say(f"recovery to the last delivery: {took:.2f} s")
+    if took > RECOVERY_WITHIN:
+        env.problem(f"the last delivery came {took:.1f} s after recovery (> {RECOVERY_WITHIN:g} s)")
+    env.expect_failures("http_status = 503", "HTTP 503")
+
+
 def endpoint_never_recovers(env: Env) -> None:
     schedule = env.p.dead_schedule
     attempts = 1 + len(schedule)
@@ -170,4 +201,5 @@ SCENARIOS = [
     Scenario(6, "PostgreSQL down {p.db_outage:g} s (immediate)", database_restarted, True),
     Scenario(7, "4 workers, 2 receivers", crowd),
     Scenario(8, "endpoint never recovers", endpoint_never_recovers),
+    Scenario(9, f"endpoint down {BRIEF_OUTAGE:g} s under load", endpoint_down_briefly),
 ]
