@@ -10,7 +10,7 @@ from pathlib import Path
 
 RECEIVER = Path(__file__).resolve().parents[2] / "receiver"
 SERVICE = {"app", "auth", "batches", "cli", "metrics", "pipeline", "schemas", "worker"}
-TOOLING = {"bench", "faults", "standins", "cluster", "sink", "demo", "prospectpro_dev"}
+TOOLING = {"bench", "faults", "standins", "cluster", "sink", "processes", "demo", "prospectpro_dev"}
 
 
 def _wheel_modules(source: Path, tmp_path: Path) -> set[str]:

@@ -23,11 +23,12 @@ import asyncio
 import contextlib
 import json
 import re
-import subprocess
-import sys
 import time
+from subprocess import PIPE
 
 import httpx
+
+from ..processes import spawn
 
 OK = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{"ok":true}'
 HEAD_END = b"\r\n\r\n"
@@ -121,11 +122,7 @@ class FastSink:
     """The sink in a subprocess: ``with FastSink() as sink: sink.url ...``."""
 
     def __enter__(self) -> FastSink:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "prospectpro_dev.bench.fastsink", "--port", "0"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        self.proc = spawn("prospectpro_dev.bench.fastsink", "--port", "0", stdout=PIPE, text=True)
         base = self.proc.stdout.readline().strip()
         if not base:
             self.proc.kill()
@@ -137,8 +134,7 @@ class FastSink:
 
     def __exit__(self, *exc: object) -> None:
         self.http.close()
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+        self.proc.stop(timeout=10)
 
     @property
     def pid(self) -> int:
