@@ -10,6 +10,7 @@ it started (also on Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
@@ -23,7 +24,7 @@ import psycopg
 from prospectpro.app import ROUTES
 
 from .cluster import Cluster
-from .processes import Process, Processes, free_port, wait_answering
+from .processes import Process, Processes, free_port, wait_answering, wait_until
 from .standins import provider_env, running_standins
 
 TOKEN = "demo-token"
@@ -202,9 +203,8 @@ class Demo:
 
     def _summary(self, db: psycopg.Connection, campaign_id: int) -> None:
         export = self.export_dir / f"campaign-{campaign_id}.csv"
-        deadline = time.monotonic() + 10
-        while not export.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)  # the completed webhook is on its way to the receiver
+        with contextlib.suppress(TimeoutError):  # the completed webhook is on its way
+            wait_until(export.exists, timeout=10, interval=0.1)
         row = db.execute(
             "select status, total_leads, finished_leads, qualified_leads, processing_cost,"
             " budget_left from prospectpro.campaign_lifecycle_dashboard where campaign_id = %s",

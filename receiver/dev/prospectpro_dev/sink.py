@@ -31,6 +31,8 @@ from typing import Literal
 
 import h11
 
+from .processes import wait_until
+
 HOST = "127.0.0.1"
 CALL_TIMEOUT = 10.0  # for up(), down() and run() from the caller's thread
 
@@ -150,11 +152,10 @@ class Sink:
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         """Wait until ``count`` requests arrived; returns them all."""
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"sink got {len(self.received)} of {count} requests")
-            time.sleep(0.01)
+        try:
+            wait_until(lambda: len(self.received) >= count, timeout, interval=0.01)
+        except TimeoutError:
+            raise TimeoutError(f"sink got {len(self.received)} of {count} requests") from None
         return list(self.received)
 
     def run(self, coro: Awaitable):

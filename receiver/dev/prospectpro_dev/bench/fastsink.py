@@ -30,7 +30,7 @@ from subprocess import PIPE
 
 import httpx
 
-from ..processes import spawn
+from ..processes import spawn, wait_until
 
 OK = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{"ok":true}'
 HEAD_END = b"\r\n\r\n"
@@ -152,12 +152,11 @@ class FastSink:
         self.http.post("/__reset")
 
     def wait_for(self, count: int, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        while (stats := self.stats())["requests"] < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the sink got {stats['requests']} of {count} requests")
-            time.sleep(0.05)
-        return stats
+        def reached() -> dict | None:
+            stats = self.stats()
+            return stats if stats["requests"] >= count else None
+
+        return wait_until(reached, timeout, interval=0.05, what=f"{count} requests at the sink")
 
 
 def capacity(url: str, connections: int = 16, seconds: float = 2.0, depth: int = 8) -> int:
