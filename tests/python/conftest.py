@@ -79,7 +79,7 @@ def start_receiver(dsn, tmp_path):
 
         def start(**env: str) -> str:
             proc, base = serve_receiver(dsn, tmp_path / "exports", env)
-            procs.running.append(proc)
+            procs.add(proc)
             return base
 
         yield start

@@ -135,7 +135,7 @@ def world(cluster, tmp_path_factory):
 
     def serve(log: Path, env: dict[str, str]) -> str:
         proc, base = serve_receiver(dsn, work / "exports", env, log)
-        procs.running.append(proc)
+        procs.add(proc)
         return base
 
     try:

@@ -129,7 +129,10 @@ class Processes:
 
     def spawn(self, module: str, *args: str, **options: Any) -> Process:
         """spawn(), kept in the group."""
-        process = spawn(module, *args, **options)
+        return self.add(spawn(module, *args, **options))
+
+    def add(self, process: Process) -> Process:
+        """Keep a process started elsewhere in the group."""
         self.running.append(process)
         return process
 

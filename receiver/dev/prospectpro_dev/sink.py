@@ -27,7 +27,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Self
 
 import h11
 
@@ -170,7 +170,7 @@ class Sink:
         """Refuse new connections and drop the open ones."""
         self.run(self._close())
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         self._thread.start()
         try:
             self.up()
