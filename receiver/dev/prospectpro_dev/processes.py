@@ -54,9 +54,10 @@ class Process(subprocess.Popen):
 
     def tail(self, lines: int = 5) -> str:
         """The last lines of its log, on one line."""
-        if self.log is None:
+        try:
+            text = self.log.read_text(errors="replace").strip().splitlines()
+        except (AttributeError, OSError):  # no log, or gone already
             return "(no log)"
-        text = self.log.read_text(errors="replace").strip().splitlines()
         return " | ".join(text[-lines:]) or "(no output)"
 
     def kill(self) -> None:

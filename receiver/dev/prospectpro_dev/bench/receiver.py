@@ -99,7 +99,7 @@ def run(bench: Bench) -> list[Result]:
     with connect(dsn) as conn:
         conn.execute(LEADS_SQL, (lead_names(warm + per_rep * reps),))
         events = conn.execute(EVENTS_SQL).fetchall()
-    with Processes() as procs, tempfile.TemporaryDirectory() as logs:
+    with tempfile.TemporaryDirectory() as logs, Processes() as procs:  # stopped, then logs gone
         standins = procs.spawn("prospectpro_dev.standins", "--port", "0", stdout=subprocess.PIPE)
         standins_url = standins.stdout.readline().decode().strip()
         receiver, base = start_receiver(procs, dsn, standins_url, Path(logs) / "receiver.log")
