@@ -54,10 +54,9 @@ class Process(subprocess.Popen):
 
     def tail(self, lines: int = 5) -> str:
         """The last lines of its log, on one line."""
-        try:
-            text = self.log.read_text(errors="replace").strip().splitlines()
-        except (AttributeError, OSError):  # no log, or gone already
+        if self.log is None or not self.log.exists():
             return "(no log)"
+        text = self.log.read_text(errors="replace").strip().splitlines()
         return " | ".join(text[-lines:]) or "(no output)"
 
     def kill(self) -> None:
