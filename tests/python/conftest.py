@@ -6,17 +6,22 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 from prospectpro.app import ROUTES
 from prospectpro_dev.cluster import HAS_PG_CRON, Cluster
+from prospectpro_dev.processes import (  # noqa: F401 (free_port, wait_until: for the tests)
+    Process,
+    Processes,
+    free_port,
+    spawn,
+    wait_answering,
+    wait_until,
+)
 from prospectpro_dev.sink import Sink
 from prospectpro_dev.standins import provider_env, running_standins
 
@@ -60,23 +65,13 @@ def sink():
 @pytest.fixture
 def start_worker(dsn):
     """Start `prospectpro worker` processes; all are stopped with SIGTERM at teardown."""
-    procs: list[subprocess.Popen] = []
+    with Processes(timeout=20) as procs:
 
-    def start(*args: str) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prospectpro", "worker", "--database-url", dsn, *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        procs.append(proc)
-        return proc
+        def start(*args: str) -> Process:
+            worker = ("worker", "--database-url", dsn, *args)
+            return procs.spawn("prospectpro", *worker, stdout=subprocess.DEVNULL)
 
-    yield start
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        proc.wait(timeout=20)
+        yield start
 
 
 _connect_logs: list[list[str]] = []
@@ -107,71 +102,29 @@ def connects():
     _connect_logs.remove(log)
 
 
-def wait_until(predicate, timeout: float = 15.0, interval: float = 0.02):
-    """Poll ``predicate`` until it returns a truthy value; that value is returned."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout} s")
-        time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def start_receiver(dsn, tmp_path):
     """Start `prospectpro serve` on a free loopback port; returns its base URL."""
-    procs: list[subprocess.Popen] = []
+    with Processes(timeout=10) as procs:
 
-    def start(**env: str) -> str:
-        proc, base = serve_receiver(dsn, tmp_path / "exports", env)
-        procs.append(proc)
-        return base
+        def start(**env: str) -> str:
+            proc, base = serve_receiver(dsn, tmp_path / "exports", env)
+            procs.add(proc)
+            return base
 
-    yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=10)
+        yield start
 
 
-def serve_receiver(
-    dsn: str, export_dir, env: dict[str, str], log=None
-) -> tuple[subprocess.Popen, str]:
+def serve_receiver(dsn: str, export_dir, env: dict[str, str], log=None) -> tuple[Process, str]:
     """`prospectpro serve` on a free loopback port, once it answers; its
-    stderr goes to the file ``log`` (or nowhere). Returns it and its URL."""
+    output goes to the file ``log`` (or nowhere). Returns it and its URL."""
     port = free_port()
-    with open(log or os.devnull, "wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prospectpro", "serve", "--port", str(port)],
-            env={
-                **os.environ,
-                "DATABASE_URL": dsn,
-                "LOG_LEVEL": "WARNING",
-                "EXPORT_DIR": str(export_dir),
-                **env,
-            },
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
+    env = {"DATABASE_URL": dsn, "LOG_LEVEL": "WARNING", "EXPORT_DIR": str(export_dir), **env}
+    args = ("serve", "--port", str(port))
+    quiet = {} if log else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    proc = spawn("prospectpro", *args, env=env, log=log and Path(log), **quiet)
     base = f"http://127.0.0.1:{port}"
-
-    def answering():
-        try:
-            return httpx.get(base + "/metrics", timeout=1).status_code == 200
-        except httpx.TransportError:
-            assert proc.poll() is None, "the receiver exited" + (
-                f": {Path(log).read_text()}" if log else ""
-            )
-            return False
-
-    wait_until(answering, timeout=20)
+    wait_answering(base + "/metrics", timeout=20, process=proc)
     return proc, base
 
 

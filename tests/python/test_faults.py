@@ -3,14 +3,16 @@ the loopback pieces it is built on."""
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 import pytest
-from conftest import wait_until
 from prospectpro_dev.faults import QUICK, SCENARIOS, run_suite
 from prospectpro_dev.faults.proxy import RoundRobinProxy
 from prospectpro_dev.faults.report import exit_status, render
-from prospectpro_dev.faults.sink import Fault, FaultSink
 from prospectpro_dev.faults.verify import Result
+from prospectpro_dev.processes import wait_until
+from prospectpro_dev.sink import Answer, Sink
 
 
 @pytest.fixture(scope="module")
@@ -42,31 +44,87 @@ def post(url: str, webhook_id: str) -> httpx.Response:
     return httpx.post(url, content=b"{}", headers={"webhook-id": webhook_id}, timeout=2)
 
 
-def test_the_sink_answers_as_scripted_refuses_when_down_and_keeps_a_ledger():
-    with FaultSink() as sink:
-        sink.answer(Fault(503, headers={"retry-after": "1"}), Fault(reset="head"))
-        answer = post(sink.url(), "a")
-        assert (answer.status_code, answer.headers["retry-after"]) == (503, "1")
-        with pytest.raises(httpx.TransportError):
-            post(sink.url(), "a")
-        sink.answer()
-        assert post(sink.url(), "a").status_code == 200
+def test_the_sink_answers_in_a_cycle_refuses_when_down_and_keeps_a_ledger():
+    with Sink() as sink:
+        sink.cycle(Answer(503, headers={"retry-after": "1"}), Answer(reset="head"))
+        for _ in range(2):
+            answer = post(sink.url, "a")
+            assert (answer.status_code, answer.headers["retry-after"]) == (503, "1")
+            with pytest.raises(httpx.TransportError):
+                post(sink.url, "a")
+        sink.cycle()
+        assert post(sink.url, "a").status_code == 200
         sink.down()
         with pytest.raises(httpx.ConnectError):
-            post(sink.url(), "b")
+            post(sink.url, "b")
         sink.up()
-        assert post(sink.url(), "b").status_code == 200
-        assert sink.ledger.requests == {"a": 3, "b": 1}
+        assert post(sink.url, "b").status_code == 200
+        assert sink.ledger.requests == {"a": 5, "b": 1}
         # An answer is counted once written, a moment after the client has it.
         wait_until(lambda: sink.ledger.acked == {"a": 1, "b": 1}, timeout=2)
 
 
 def test_the_proxy_spreads_connections_over_its_backends_and_keeps_a_ledger():
-    with FaultSink() as one, FaultSink() as two:
-        two.answer(Fault(500))
+    with Sink() as one, Sink() as two:
+        two.default = Answer(500)
         with RoundRobinProxy([one.port, two.port]) as proxy:
-            statuses = sorted(post(proxy.url(), f"w{n}").status_code for n in range(4))
+            statuses = sorted(post(proxy.url, f"w{n}").status_code for n in range(4))
         assert statuses == [200, 200, 500, 500]
         assert one.ledger.total() == two.ledger.total() == 2
         assert proxy.ledger.total() == 4
         wait_until(lambda: sum(proxy.ledger.acked.values()) == 2, timeout=2)
+
+
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 10\r\n\r\n"
+
+
+def exchange(sink: Sink, timeout: float = 5) -> tuple[bytes, str]:
+    """What a raw client reads in answer to one request, and how the connection ended."""
+    with socket.create_connection(("127.0.0.1", sink.port), timeout=timeout) as s:
+        s.sendall(b"POST /hook HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}")
+        got = b""
+        try:
+            while chunk := s.recv(65536):
+                got += chunk
+        except ConnectionResetError:
+            return got, "reset"
+        except TimeoutError:
+            return got, "open"
+        return got, "closed"
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (Answer(reset=True), (b"", "reset")),
+        (Answer(reset="head"), (b"HTTP/1.1 200 OK\r\n", "reset")),
+        (Answer(reset="body", body=b"0123456789"), (HEAD + b"01234", "reset")),
+        (Answer(hangup="before"), (b"", "closed")),
+        (Answer(hangup="after", body=b"0123456789"), (HEAD + b"0123456789", "closed")),
+        (Answer(raw=(b"HTTP/1.1 2", 0.05, b"04 x\r\n\r\n"), hangup="after"),
+         (b"HTTP/1.1 204 x\r\n\r\n", "closed")),
+    ],
+)  # fmt: skip
+def test_the_sink_cuts_or_closes_where_its_answer_says(answer, expected):
+    with Sink() as sink:
+        sink.answer(answer)
+        assert exchange(sink) == expected
+        assert len(sink.received) == 1
+
+
+def test_a_hanging_sink_holds_the_connection_until_it_goes_down():
+    with Sink() as sink:
+        sink.default = Answer(hang=True)
+        with socket.create_connection(("127.0.0.1", sink.port), timeout=0.3) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            with pytest.raises(TimeoutError):
+                s.recv(1)
+            sink.down()  # drops the open connection
+            s.settimeout(5)
+            assert s.recv(1) == b""
+        with pytest.raises(ConnectionRefusedError):
+            exchange(sink)
+        sink.up()
+        sink.default = Answer(delay=0.2, body=b"0123456789")
+        assert exchange(sink, timeout=1) == (HEAD + b"0123456789", "open")  # kept alive
+        assert sink.connections == 2

@@ -17,7 +17,6 @@ import copy
 import json
 import os
 import socket
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from jsonschema import Draft202012Validator
 from prospectpro import schemas
 from prospectpro.app import ROUTES, create_app
 from prospectpro.settings import Settings
+from prospectpro_dev.processes import Processes
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -131,11 +131,11 @@ def world(cluster, tmp_path_factory):
     cluster.psql(f'create database "{name}" template {TEMPLATE}')
     dsn = cluster.dsn(name)
     work = tmp_path_factory.mktemp("fuzz")
-    procs: list[subprocess.Popen] = []
+    procs = Processes(timeout=10)
 
     def serve(log: Path, env: dict[str, str]) -> str:
         proc, base = serve_receiver(dsn, work / "exports", env, log)
-        procs.append(proc)
+        procs.add(proc)
         return base
 
     try:
@@ -145,10 +145,7 @@ def world(cluster, tmp_path_factory):
             signed = serve(work / "signed.log", receiver_env(WEBHOOK_SIGNING_SECRET=SECRET))
             yield World(db, plain, signed, [work / "plain.log", work / "signed.log"])
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=10)
+        procs.stop()
         cluster.psql(f'drop database "{name}" with (force)')
 
 

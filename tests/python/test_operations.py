@@ -18,6 +18,7 @@ from conftest import ROUTES, TEMPLATE, TOKEN, free_port, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 from prospectpro_dev import demo
 from prospectpro_dev.cluster import Cluster
+from prospectpro_dev.processes import spawn
 
 
 def scrape(base: str) -> dict[tuple[str, tuple], float]:
@@ -60,12 +61,9 @@ def test_health_is_503_naming_the_database_when_it_is_down(start_receiver):
             f" 'http://127.0.0.1:{port}/api/webhooks/cost-alert', 'tok')",
             dbname="prospectpro",
         )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prospectpro", "serve", "--port", str(port)],
-            env={**os.environ, "DATABASE_URL": dsn, "WEBHOOK_AUTH_TOKEN": TOKEN},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        env = {"DATABASE_URL": dsn, "WEBHOOK_AUTH_TOKEN": TOKEN}
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        proc = spawn("prospectpro", "serve", "--port", str(port), env=env, **quiet)
         try:
             health = f"http://127.0.0.1:{port}/api/webhooks/cost-alert/health"
 
@@ -81,8 +79,7 @@ def test_health_is_503_naming_the_database_when_it_is_down(start_receiver):
             answer = httpx.get(health, timeout=5).json()
             assert answer["checks"]["database"]["ok"] is False
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            proc.stop(timeout=10)
 
 
 def selftest(base: str, dsn: str, timeout: float = 10) -> subprocess.CompletedProcess:

@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 RECEIVER = ROOT / "receiver"
 SERVICE = {"app", "auth", "batches", "cli", "metrics", "pipeline", "schemas", "worker"}
-TOOLING = {"bench", "faults", "standins", "cluster", "sink", "demo", "prospectpro_dev"}
+TOOLING = {"bench", "faults", "standins", "cluster", "sink", "processes", "demo", "prospectpro_dev"}
 
 
 def _wheel(source: Path, tmp_path: Path) -> zipfile.ZipFile:

@@ -13,13 +13,12 @@ import itertools
 import json
 import os
 import textwrap
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import psycopg
 import pytest
 from prospectpro import auth, pipeline
+from prospectpro_dev.sink import Answer, Received, Sink
 
 TOKEN = "tok-5ec7e7-do-not-leak"
 SECRET = "whsec_c2VjcmV0LXNpZ25pbmcta2V5LWRvLW5vdC1sZWFrIQ=="
@@ -422,7 +421,7 @@ def test_failed_deliveries_log_no_secret(configured, cluster):
     """Refused connections and HTTP errors: webhook_logs, last_error and the
     breaker's reason name the failure, not the token."""
     offset = log_offset(cluster)
-    with _EchoServer(echo=False) as server:
+    with _echo_server(echo=False) as server:
         for webhook_type in ("lead_enrichment", "cost_alert", "campaign_lifecycle"):
             configured.execute(
                 "select prospectpro.configure_endpoint(%s, %s, %s, %s, retry_schedule => '{0}')",
@@ -430,7 +429,7 @@ def test_failed_deliveries_log_no_secret(configured, cluster):
             )
         configured.execute("update prospectpro.outbox set next_attempt_at = now()")
         assert configured.execute("select prospectpro.deliver_due()").fetchone()[0] >= 2
-        assert server.requests, "the endpoint was reached"
+        assert server.received, "the endpoint was reached"
     logs = configured.execute(
         "select coalesce(jsonb_agg(to_jsonb(l)), '[]')::text from prospectpro.webhook_logs as l"
     ).fetchone()[0]
@@ -448,14 +447,14 @@ def test_failed_deliveries_log_no_secret(configured, cluster):
 
 
 def test_an_endpoint_echoing_the_token_does_not_put_it_in_webhook_logs(db):
-    with _EchoServer(echo=True) as server:
+    with _echo_server(echo=True) as server:
         db.execute(
             "select prospectpro.configure_endpoint('cost_alert', %s, %s, %s)",
             (server.url, TOKEN, SECRET),
         )
         db.execute("select prospectpro._emit('cost_alert', '{}')")
         db.execute("select prospectpro.deliver_due()")
-        assert server.requests
+        assert server.received
     excerpts = db.execute(
         "select string_agg(coalesce(response_excerpt, '') || coalesce(error, ''), ' ')"
         " from prospectpro.webhook_logs"
@@ -529,51 +528,15 @@ def test_bearer_tokens_are_compared_in_constant_time():
 # -- helpers --------------------------------------------------------------------
 
 
-class _EchoServer:
+def _echo_server(echo: bool) -> Sink:
     """A loopback endpoint answering 500; with echo, its body repeats the
     request's headers, as a framework's debug error page does."""
 
-    def __init__(self, echo: bool) -> None:
-        self.requests: list[dict[str, str]] = []
-        outer = self
+    def respond(request: Received) -> Answer:
+        body = {"error": "boom", "request_headers": request.headers} if echo else {"error": "boom"}
+        return Answer(500, body=json.dumps(body).encode())
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length", 0)))
-                headers = dict(self.headers.items())
-                outer.requests.append(headers)
-                body = (
-                    json.dumps({"error": "boom", "request_headers": headers})
-                    if echo
-                    else '{"error": "boom"}'
-                ).encode()
-                self.send_response(500)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/hook"
-
-    def __enter__(self) -> _EchoServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    return Sink(respond=respond)
 
 
 def test_a_schema_others_may_create_in_is_refused(cluster):

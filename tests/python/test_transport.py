@@ -1,15 +1,15 @@
-"""The providers' HTTP transport against a raw HTTP/1.1 server on loopback: keep-alive,
-the framings a server may choose, connections the server closes, timeouts, errors, and
-the address policy (no test connects beyond loopback: see the ``connects`` fixture)."""
+"""The providers' HTTP transport against the loopback sink: keep-alive, the framings a
+server may choose, connections the server closes, timeouts, errors, and the address
+policy (no test connects beyond loopback: see the ``connects`` fixture)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import ipaddress
-import socket
 import ssl
 import subprocess
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -19,6 +19,8 @@ from prospectpro.providers.transport import (
     AddressRefused,
     KeepAliveTransport,
 )
+from prospectpro_dev.processes import free_port
+from prospectpro_dev.sink import Answer, Received, Sink
 
 # The servers here are on loopback, which the address policy refuses unless admitted.
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
@@ -29,88 +31,43 @@ def client() -> httpx.AsyncClient:
     return transport.client(allow_networks=LOOPBACK)
 
 
+# A raw answer, for the tests that need what h11 will not frame around it.
 OK = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 12\r\n\r\n{"ok": true}'
 
 
-class RawServer:
-    """Answers each request with what ``answer(path)`` returns: raw bytes, or a list of
-    steps (bytes to send, seconds to wait, None to hang up). Counts the connections it
-    accepted and those the client closed."""
-
-    def __init__(self, answer) -> None:
-        self.answer = answer
-        self.connections = 0
-        self.closed_by_client = 0
-        self.requests: list[bytes] = []
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        with contextlib.suppress(ConnectionError):
-            while await self._answer(reader, writer):
-                pass
-        writer.close()
-
-    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError:
-            self.closed_by_client += 1
-            return False
-        self.requests.append(head)
-        steps = await self.answer(head.split(b" ")[1].decode())
-        for step in steps if isinstance(steps, list) else [steps]:
-            if step is None:
-                return False
-            if isinstance(step, float):
-                await asyncio.sleep(step)
-                continue
-            writer.write(step)
-            await writer.drain()
-            if b"connection: close" in step:
-                return False
-        return True
-
-
 @contextlib.asynccontextmanager
-async def serving(answer, tls: ssl.SSLContext | None = None):
-    server = RawServer(answer)
-    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0, ssl=tls)
-    port = listener.sockets[0].getsockname()[1]
-    async with listener:
-        yield server, f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+async def serving(answer: Answer | Callable[[Received], Answer], tls: ssl.SSLContext | None = None):
+    """A loopback sink answering every request with ``answer``, or with what
+    ``answer(request)`` returns; yields it and its base URL."""
+    with Sink(respond=answer if callable(answer) else None, tls=tls) as server:
+        if not callable(answer):
+            server.default = answer
+        yield server, server.base
 
 
 def run(coro):
     return asyncio.run(coro)
 
 
-def constant(answer: bytes):
-    async def respond(path: str) -> bytes:
-        return answer
-
-    return respond
-
-
 def test_consecutive_requests_share_one_keep_alive_connection():
     async def go():
-        async with serving(constant(OK)) as (server, url), client() as http:
+        async with serving(Answer()) as (server, url), client() as http:
             answers = [await http.get(f"{url}/x", params={"q": "a b"}) for _ in range(5)]
             return server, answers
 
     server, answers = run(go())
     assert [a.json() for a in answers] == [{"ok": True}] * 5
     assert server.connections == 1
-    assert server.requests[0].startswith(b"GET /x?q=a+b HTTP/1.1\r\n")
+    assert (server.received[0].method, server.received[0].path) == ("GET", "/x?q=a+b")
 
 
 def test_concurrent_requests_open_at_most_max_connections():
-    async def slow(path: str) -> bytes:
-        await asyncio.sleep(0.05)
-        return OK
-
     async def go():
         transport = KeepAliveTransport(max_connections=3, allow_networks=LOOPBACK)
-        async with serving(slow) as (server, url), httpx.AsyncClient(transport=transport) as http:
+        async with (
+            serving(Answer(delay=0.05)) as (server, url),
+            httpx.AsyncClient(transport=transport) as http,
+        ):
             await asyncio.gather(*(http.get(url) for _ in range(12)))
             return server.connections
 
@@ -124,8 +81,10 @@ def test_chunked_and_close_delimited_bodies_are_read_whole():
     )
     close_delimited = b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end"
 
-    async def respond(path: str) -> bytes:
-        return chunked if path == "/chunked" else close_delimited
+    def respond(request: Received) -> Answer:
+        if request.path == "/chunked":
+            return Answer(raw=chunked)
+        return Answer(raw=close_delimited, hangup="after")
 
     async def go():
         async with serving(respond) as (server, url), client() as http:
@@ -140,11 +99,11 @@ def test_chunked_and_close_delimited_bodies_are_read_whole():
 def test_an_idle_connection_the_server_closed_is_not_reused():
     async def go():
         # The server hangs up after answering, without a connection: close header.
-        async with serving(constant([OK, None])) as (server, url), client() as http:
+        async with serving(Answer(hangup="after")) as (server, url), client() as http:
             first = await http.get(url)
             await asyncio.sleep(0.05)
             second = await http.get(url)
-            return first.status_code, second.status_code, server.connections, server.requests
+            return first.status_code, second.status_code, server.connections, server.received
 
     first, second, connections, requests = run(go())
     assert (first, second, connections) == (200, 200, 2)
@@ -152,13 +111,10 @@ def test_an_idle_connection_the_server_closed_is_not_reused():
 
 
 def test_a_request_the_server_hangs_up_on_is_sent_again_on_a_new_connection():
-    answers = iter([OK, None, OK])  # the second request finds the connection going away
-
-    async def respond(path: str) -> bytes | None:
-        return next(answers)
-
     async def go():
-        async with serving(respond) as (server, url), client() as http:
+        async with serving(Answer()) as (server, url), client() as http:
+            # The second request finds the connection going away.
+            server.answer(Answer(), Answer(hangup="before"))
             first = await http.get(url)
             second = await http.get(url)
             return first.status_code, second.status_code, server.connections
@@ -170,7 +126,8 @@ def test_an_answer_that_arrives_on_an_idle_connection_is_not_taken_for_the_next(
     timeout = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
     async def go():
-        async with serving(constant([OK, 0.02, timeout])) as (server, url), client() as http:
+        unasked = Answer(raw=(OK, 0.02, timeout), hangup="after")
+        async with serving(unasked) as (server, url), client() as http:
             first = await http.get(url)
             await asyncio.sleep(0.1)  # the unasked 408 arrives meanwhile
             second = await http.get(url)
@@ -185,9 +142,9 @@ def test_idle_connections_expire_and_are_capped(monkeypatch):
 
     async def go():
         async with (
-            serving(constant(OK)) as (a, url_a),
-            serving(constant(OK)) as (b, url_b),
-            serving(constant(OK)) as (c, url_c),
+            serving(Answer()) as (a, url_a),
+            serving(Answer()) as (b, url_b),
+            serving(Answer()) as (c, url_c),
             client() as http,
         ):
             for url in (url_a, url_b, url_c):
@@ -205,25 +162,20 @@ def test_idle_connections_expire_and_are_capped(monkeypatch):
 
 
 def test_cookies_a_site_sets_are_not_sent_back():
-    with_cookie = (
-        b"HTTP/1.1 200 OK\r\nset-cookie: session=abc; Path=/\r\ncontent-length: 12\r\n\r\n"
-        b'{"ok": true}'
-    )
+    with_cookie = Answer(headers={"set-cookie": "session=abc; Path=/"})
 
     async def go():
-        async with serving(constant(with_cookie)) as (server, url), client() as http:
+        async with serving(with_cookie) as (server, url), client() as http:
             await http.get(url)
             await http.get(url)
-            return server.requests
+            return server.received
 
-    assert not any(b"cookie" in head.lower() for head in run(go()))
+    assert not any("cookie" in request.headers for request in run(go()))
 
 
 def test_a_body_not_read_to_its_end_closes_its_connection():
-    big = b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n" + b"x" * 100000
-
     async def go():
-        async with serving(constant(big)) as (server, url), client() as http:
+        async with serving(Answer(body=b"x" * 100000)) as (server, url), client() as http:
             async with http.stream("GET", url) as response:
                 async for chunk in response.aiter_bytes():
                     assert chunk
@@ -235,12 +187,8 @@ def test_a_body_not_read_to_its_end_closes_its_connection():
 
 
 def test_a_server_that_does_not_answer_in_time_is_a_read_timeout():
-    async def hang(path: str) -> bytes:
-        await asyncio.sleep(5)
-        return OK
-
     async def go():
-        async with serving(hang) as (_, url), client() as http:
+        async with serving(Answer(hang=True)) as (_, url), client() as http:
             await http.get(url, timeout=0.2)
 
     with pytest.raises(httpx.ReadTimeout):
@@ -248,9 +196,7 @@ def test_a_server_that_does_not_answer_in_time_is_a_read_timeout():
 
 
 def test_a_refused_connection_is_a_connect_error():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens here once the socket is closed
+    port = free_port()  # nothing listens there
 
     async def go():
         async with client() as http:
@@ -262,7 +208,7 @@ def test_a_refused_connection_is_a_connect_error():
 
 def test_an_answer_that_is_not_http_is_a_protocol_error():
     async def go():
-        async with serving(constant(b"SSH-2.0-OpenSSH\r\n\r\n")) as (_, url), client() as http:
+        async with serving(Answer(raw=b"SSH-2.0-OpenSSH\r\n\r\n")) as (_, url), client() as http:
             await http.get(url)
 
     with pytest.raises(httpx.RemoteProtocolError):
@@ -284,7 +230,7 @@ def test_https_is_spoken_with_the_given_tls_context(tmp_path):
     async def go():
         transport = KeepAliveTransport(ssl_context=trusting, allow_networks=LOOPBACK)
         async with (
-            serving(constant(OK), tls=server_tls) as (_, url),
+            serving(Answer(), tls=server_tls) as (_, url),
             httpx.AsyncClient(transport=transport) as http,
         ):
             trusted = (await http.get(url)).json()
@@ -360,7 +306,7 @@ def test_a_name_is_judged_by_the_addresses_it_resolves_to(connects):
 
 def test_a_name_is_connected_to_at_an_address_checked_and_keeps_its_host_header(connects):
     async def go():
-        async with serving(constant(OK)) as (server, url):
+        async with serving(Answer()) as (server, url):
             port = url.rpartition(":")[2]
             names = {"shop.test": ["10.0.0.1", "127.0.0.1"]}
 
@@ -370,22 +316,22 @@ def test_a_name_is_connected_to_at_an_address_checked_and_keeps_its_host_header(
             policy = KeepAliveTransport(resolver=both, allow_networks=LOOPBACK)
             async with httpx.AsyncClient(transport=policy) as http:
                 answer = await http.get(f"http://shop.test:{port}/page")
-            return answer.status_code, server.requests, port
+            return answer.status_code, server.received, port
 
     status, requests, port = run(go())
     assert status == 200
     assert connects == ["127.0.0.1"]  # never 10.0.0.1
-    assert f"host: shop.test:{port}\r\n".encode() in requests[0].lower()
+    assert requests[0].headers["host"] == f"shop.test:{port}"
 
 
 def test_each_new_connection_is_checked_so_a_name_rebound_to_a_private_address_is_refused(
     connects,
 ):
-    closing = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    closing = Answer(body=b"", headers={"connection": "close"})
     asked: list[str] = []
 
     async def go():
-        async with serving(constant(closing)) as (server, url):
+        async with serving(closing) as (server, url):
             port = url.rpartition(":")[2]
             rebinding = resolving({"shop.test": ["127.0.0.1", "10.0.0.1"]}, asked)
             policy = KeepAliveTransport(resolver=rebinding, allow_networks=LOOPBACK)
@@ -415,7 +361,7 @@ def test_https_to_a_name_speaks_tls_to_that_name_at_the_address_checked(tmp_path
     trusting = ssl.create_default_context(cafile=str(cert))
 
     async def go():
-        async with serving(constant(OK), tls=server_tls) as (server, url):
+        async with serving(Answer(), tls=server_tls) as (server, url):
             port = url.rpartition(":")[2]
             policy = KeepAliveTransport(
                 ssl_context=trusting,
@@ -424,7 +370,7 @@ def test_https_to_a_name_speaks_tls_to_that_name_at_the_address_checked(tmp_path
             )
             async with httpx.AsyncClient(transport=policy) as http:
                 answer = await http.get(f"https://shop.test:{port}/")
-            return answer.json(), server.requests
+            return answer.json(), server.received
 
     assert run(go())[0] == {"ok": True}  # the certificate names shop.test, not 127.0.0.1
     assert server_names == ["shop.test"]
@@ -435,11 +381,11 @@ def test_a_configured_destination_is_exempt_and_its_connection_lent_to_no_other_
     connects,
 ):
     async def go():
-        async with serving(constant(OK)) as (server, url), transport.client() as http:
+        async with serving(Answer()) as (server, url), transport.client() as http:
             configured = await http.get(url, extensions={CONFIGURED_DESTINATION: True})
             with pytest.raises(AddressRefused, match="loopback"):
                 await http.get(url)  # the same origin, as a lead's website
-            return configured.status_code, server.connections, len(server.requests)
+            return configured.status_code, server.connections, len(server.received)
 
     assert run(go()) == (200, 1, 1)
     assert connects == ["127.0.0.1"]

@@ -14,7 +14,6 @@ import argparse
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,12 +21,12 @@ from dataclasses import dataclass
 from math import inf
 from pathlib import Path
 
-import httpx
 import psycopg
 from prospectpro.app import ROUTES
 from prospectpro.contracts import WORK_STAGES
 
 from .cluster import Cluster
+from .processes import Process, Processes, free_port, wait_answering
 from .standins import provider_env, running_standins
 
 TOKEN = "demo-token"
@@ -80,12 +79,6 @@ def lead_names(count: int) -> list[str]:
             for n in range(count)]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Screen:
     """Live progress: on a terminal, a frame redrawn in place; elsewhere (a CI log,
@@ -118,28 +111,13 @@ class Demo:
         self.workers = workers
         self.export_dir = export_dir
         self.timeout = timeout
-        self.processes: list[subprocess.Popen] = []
+        self.processes = Processes(timeout=15)
         self.alerts_seen: set[int] = set()
         self.alert_lines: list[str] = []
 
-    def _spawn(self, args: list[str], env: dict[str, str]) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prospectpro", *args],
-            env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.processes.append(proc)
-        return proc
-
-    def _stop_processes(self) -> None:
-        for proc in self.processes:
-            proc.terminate()
-        for proc in self.processes:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    def _spawn(self, args: list[str], env: dict[str, str]) -> Process:
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        return self.processes.spawn("prospectpro", *args, env=env, **quiet)
 
     def run(self) -> int:
         step("starting a throwaway PostgreSQL cluster")
@@ -156,14 +134,14 @@ class Demo:
                 return self._run(dsn, standins)
             finally:
                 step("stopping the receiver, the worker and the stand-ins")
-                self._stop_processes()
+                self.processes.stop()
 
     def _export(self, campaign_id: int) -> Path:
         return self.export_dir / f"campaign-{campaign_id}.csv"
 
     def _run(self, dsn: str, standins: str) -> int:
         step(f"stand-in provider APIs at {standins}")
-        port = _free_port()
+        port = free_port()
         receiver = f"http://127.0.0.1:{port}"
         env = {
             "DATABASE_URL": dsn,
@@ -172,8 +150,9 @@ class Demo:
             "EXPORT_DIR": str(self.export_dir),
             "LOG_LEVEL": "ERROR",
         }
-        self._spawn(["serve", "--port", str(port)], env)
-        wait_for_http(receiver + "/api/webhooks/lead-enrichment/health")
+        server = self._spawn(["serve", "--port", str(port)], env)
+        health = receiver + "/api/webhooks/lead-enrichment/health"
+        wait_answering(health, status=None, timeout=20, process=server)
         step(f"receiver at {receiver}")
         for _ in range(self.workers):
             self._spawn(["worker"], env)
@@ -298,18 +277,6 @@ class Demo:
 def _demo_thresholds(db: psycopg.Connection, campaign_id: int) -> None:
     """A per-campaign override low enough that the demo shows an alert firing."""
     db.execute("select prospectpro.set_cost_threshold('cost_per_lead', 0.05, %s)", (campaign_id,))
-
-
-def wait_for_http(url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not answer within {timeout:.0f} s") from None
-            time.sleep(0.1)
 
 
 def step(message: str) -> None:

@@ -45,7 +45,6 @@ import random
 import re
 import socket
 import threading
-import time
 import unicodedata
 from collections import Counter, deque
 from collections.abc import Iterator
@@ -65,6 +64,8 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+
+from .processes import wait_until
 
 STANDIN_PLACES_KEY = "standin-places-key"
 STANDIN_HUNTER_KEY = "standin-hunter-key"
@@ -625,10 +626,9 @@ def running_standins(
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError("the stand-in server did not start")
-            time.sleep(0.01)
+        wait_until(lambda: server.started or not thread.is_alive(), timeout=30, interval=0.01)
+        if not server.started:
+            raise RuntimeError("the stand-in server did not start")
         yield base_url
     finally:
         server.should_exit = True

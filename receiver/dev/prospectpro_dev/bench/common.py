@@ -1,15 +1,14 @@
-"""What the benchmarks share: the cluster, progress lines, statistics, child
-processes, and the results table."""
+"""What the benchmarks share: the cluster, progress lines, statistics, CPU
+and WAL accounting, and the results table (child processes and waiting:
+prospectpro_dev.processes)."""
 
 from __future__ import annotations
 
 import contextlib
 import math
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -122,28 +121,12 @@ def alternate(
     return samples
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until it returns a truthy value, which is returned."""
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout} s")
-        time.sleep(interval)
-    return value
-
-
 def connect(dsn: str) -> psycopg.Connection:
     return psycopg.connect(dsn, autocommit=True)
 
 
 def scalar(conn: psycopg.Connection, sql: str, params: Any = None) -> Any:
     return conn.execute(sql, params).fetchone()[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def vm_hwm_mb(pid: int) -> float:
@@ -171,38 +154,6 @@ def _cpu(pids: list[int]) -> float:
     """CPU seconds (user + system) the processes and their exited children used so far."""
     fields = [f for f in map(_stat, pids) if f]
     return sum(int(f[11]) + int(f[12]) + int(f[13]) + int(f[14]) for f in fields) / TICKS
-
-
-class Processes:
-    """Child processes of a benchmark; all are stopped (SIGTERM, then kill) on exit."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
-
-    def python(self, *args: str, env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
-        """Start ``python -m ARGS`` with this interpreter."""
-        proc = subprocess.Popen(
-            [sys.executable, "-m", *args], env={**os.environ, **(env or {})}, **kw
-        )
-        self.procs.append(proc)
-        return proc
-
-    def stop(self, *procs: subprocess.Popen) -> None:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            self.procs.remove(proc)
-
-    def __enter__(self) -> Processes:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop(*self.procs)
 
 
 class Bench:

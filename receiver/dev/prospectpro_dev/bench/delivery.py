@@ -7,18 +7,8 @@ from __future__ import annotations
 import contextlib
 import time
 
-from .common import (
-    Bench,
-    Processes,
-    Result,
-    Usage,
-    connect,
-    describe,
-    median,
-    scalar,
-    step,
-    wait_until,
-)
+from ..processes import Processes, wait_until
+from .common import Bench, Result, Usage, connect, describe, median, scalar, step
 from .fastsink import FastSink
 
 EMIT_SQL = """
@@ -45,8 +35,8 @@ def configure(dsn: str, sink: FastSink) -> None:
 
 
 def start_workers(procs: Processes, dsn: str, workers: int, batch: int) -> list:
-    args = ["prospectpro", "worker", "--database-url", dsn, "--batch", str(batch)]
-    return [procs.python(*args, env={"LOG_LEVEL": "WARNING"}) for _ in range(workers)]
+    args = ["worker", "--database-url", dsn, "--batch", str(batch)]
+    return [procs.spawn("prospectpro", *args, env={"LOG_LEVEL": "WARNING"}) for _ in range(workers)]
 
 
 def deliver(conn, sink: FastSink, events: int, timeout: float, meter=None) -> dict:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 
-from .common import Bench, Processes, Result, connect, median, percentile, step
+from ..processes import Processes
+from .common import Bench, Result, connect, median, percentile, step
 from .delivery import configure, deliver, start_workers
 from .fastsink import FastSink
 

@@ -7,29 +7,17 @@ and the receiver's peak memory."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import subprocess
 import tempfile
 import time
 from collections import Counter
-
-import httpx
+from pathlib import Path
 
 from ..demo import lead_names
+from ..processes import Process, Processes, free_port, wait_answering
 from ..standins import provider_env
-from .common import (
-    Bench,
-    Processes,
-    Result,
-    connect,
-    describe,
-    free_port,
-    median,
-    step,
-    vm_hwm_mb,
-    wait_until,
-)
+from .common import Bench, Result, connect, describe, median, step, vm_hwm_mb
 from .fastsink import CONTENT_LENGTH
 
 TOKEN = "bench-token"
@@ -85,8 +73,8 @@ async def post_all(base: str, events: list[tuple[str, str]]) -> tuple[float, Cou
     return time.perf_counter() - started, answers, errors
 
 
-def start_receiver(procs: Processes, dsn: str, standins: str, log) -> tuple[subprocess.Popen, str]:
-    """``prospectpro serve`` on a free port, its errors to ``log``; returns it and its URL."""
+def start_receiver(procs: Processes, dsn: str, standins: str, log: Path) -> tuple[Process, str]:
+    """``prospectpro serve`` on a free port, its output to ``log``; returns it and its URL."""
     port = free_port()
     env = {
         "DATABASE_URL": dsn,
@@ -94,29 +82,14 @@ def start_receiver(procs: Processes, dsn: str, standins: str, log) -> tuple[subp
         **provider_env(standins),
         "LOG_LEVEL": "ERROR",
     }
-    proc = procs.python(
-        "prospectpro", "serve", "--port", str(port), env=env,
-        stdout=subprocess.DEVNULL, stderr=log,
-    )  # fmt: skip
+    proc = procs.spawn("prospectpro", "serve", "--port", str(port), env=env, log=log)
     base = f"http://127.0.0.1:{port}"
     with connect(dsn) as conn:  # as deployed (its /health checks it); no worker runs
         conn.execute(
             "select prospectpro.configure_endpoint('lead_enrichment', %s, %s)",
             (base + PATH, TOKEN),
         )
-
-    def healthy() -> bool:
-        try:
-            return proc.poll() is None and httpx.get(base + PATH + "/health").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    with contextlib.suppress(TimeoutError):
-        wait_until(lambda: proc.poll() is not None or healthy(), timeout=30, interval=0.1)
-    if not healthy():
-        log.seek(0)
-        answer = "" if proc.poll() is not None else httpx.get(base + PATH + "/health").text
-        raise RuntimeError(f"the receiver is not healthy: {answer} {log.read()[-2000:].decode()}")
+    wait_answering(base + PATH + "/health", timeout=30, process=proc)
     return proc, base
 
 
@@ -126,10 +99,10 @@ def run(bench: Bench) -> list[Result]:
     with connect(dsn) as conn:
         conn.execute(LEADS_SQL, (lead_names(warm + per_rep * reps),))
         events = conn.execute(EVENTS_SQL).fetchall()
-    with Processes() as procs, tempfile.TemporaryFile() as log:
-        standins = procs.python("prospectpro_dev.standins", "--port", "0", stdout=subprocess.PIPE)
+    with tempfile.TemporaryDirectory() as logs, Processes() as procs:  # stopped, then logs gone
+        standins = procs.spawn("prospectpro_dev.standins", "--port", "0", stdout=subprocess.PIPE)
         standins_url = standins.stdout.readline().decode().strip()
-        receiver, base = start_receiver(procs, dsn, standins_url, log)
+        receiver, base = start_receiver(procs, dsn, standins_url, Path(logs) / "receiver.log")
         step(f"receiver: {reps} x {per_rep:,} stage-1 webhooks, {CONCURRENCY} concurrent")
         asyncio.run(post_all(base, events[:warm]))
         runs = []

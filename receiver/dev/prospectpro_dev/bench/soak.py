@@ -9,7 +9,8 @@ from __future__ import annotations
 import threading
 import time
 
-from .common import Bench, Processes, Result, connect, scalar, step
+from ..processes import Processes
+from .common import Bench, Result, connect, scalar, step
 from .delivery import configure, start_workers
 from .fastsink import FastSink
 

@@ -1,5 +1,5 @@
 """The scenario harness: per scenario a fresh database (from the template on
-the run's throwaway cluster), a fault sink, real worker (and receiver)
+the run's throwaway cluster), a scripted sink, real worker (and receiver)
 processes, and the batches of events it committed, known by webhook-id before
 they commit."""
 
@@ -16,9 +16,9 @@ from typing import Any
 import psycopg
 
 from ..cluster import Cluster
+from ..processes import Process, free_port, spawn, stop, wait_answering, wait_until
+from ..sink import Sink
 from .model import Batch, Profile, Scenario, ScenarioFailed
-from .processes import Process, free_port, spawn, wait_answering
-from .sink import FaultSink
 
 TEMPLATE = "faults_template"
 TOKEN = "tok"
@@ -64,7 +64,7 @@ class Env:
         self.dsn = cluster.dsn(self.dbname)
         self.dir = Path(tempfile.mkdtemp(prefix="prospectpro-faults."))
         self.stack = contextlib.ExitStack()
-        self.sink = self.enter(FaultSink())
+        self.sink = self.enter(Sink())
         self.ledger = self.sink.ledger  # where requests are counted: the sink or a proxy
         self.batches: list[Batch] = []
         self.workers: list[Process] = []
@@ -75,9 +75,8 @@ class Env:
 
     def close(self) -> None:
         for process in self.workers + self.receivers:
-            if process.popen.poll() is None:
-                process.popen.kill()
-                process.popen.wait()
+            if process.poll() is None:
+                process.kill()
         self.stack.close()
         with contextlib.suppress(Exception):
             self.cluster.psql(f'drop database if exists "{self.dbname}" with (force)')
@@ -115,7 +114,7 @@ class Env:
         names = "".join(f", {k} => %({k})s" for k in options)
         self.sql(
             f"select prospectpro.configure_endpoint(%(type)s, %(url)s, %(token)s{names})",
-            {"type": webhook_type, "url": url or self.sink.url(), "token": TOKEN, **options},
+            {"type": webhook_type, "url": url or self.sink.url, "token": TOKEN, **options},
         )
 
     def committed(self) -> int:
@@ -176,24 +175,27 @@ class Env:
         for _ in range(count):
             name = f"w{len(self.workers) + 1}"
             dsn = f"{self.dsn}&application_name=faults-{name}"
-            self.workers.append(spawn(name, ["worker", "--database-url", dsn], self.dir, {}))
+            self.workers.append(self._spawn(name, "worker", "--database-url", dsn))
+
+    def _spawn(self, name: str, *args: str, **env: str) -> Process:
+        env = {"LOG_LEVEL": "WARNING", **env}
+        return spawn("prospectpro", *args, env=env, log=self.dir / f"{name}.log")
 
     def stop_workers(self) -> None:
-        for worker in self.workers:
-            complaint = worker.stop()
-            if complaint:
-                self.problem(complaint)
+        for complaint in stop(*self.workers):
+            self.problem(complaint)
 
     def start_receivers(self, count: int) -> list[int]:
         ports = [free_port() for _ in range(count)]
         env = {"DATABASE_URL": self.dsn, "WEBHOOK_AUTH_TOKEN": TOKEN}
         for port in ports:
             name = f"r{len(self.receivers) + 1}"
-            args = ["serve", "--port", str(port)]
-            exports = {"EXPORT_DIR": str(self.dir / name)}
-            self.receivers.append(spawn(name, args, self.dir, {**env, **exports}))
+            exports = str(self.dir / name)
+            self.receivers.append(
+                self._spawn(name, "serve", "--port", str(port), **env, EXPORT_DIR=exports)
+            )
         for process, port in zip(self.receivers[-count:], ports, strict=True):
-            wait_answering(process, f"http://127.0.0.1:{port}/metrics")
+            wait_answering(f"http://127.0.0.1:{port}/metrics", process=process)
         return ports
 
     def busy_backend(self, spare: set[int]) -> tuple[Process, int] | None:
@@ -208,12 +210,10 @@ class Env:
 
     # -- waiting -----------------------------------------------------------
     def wait_for(self, what: str, predicate: Callable[[], Any], timeout: float | None = None):
-        deadline = time.monotonic() + (timeout or self.p.settle)
-        while not (value := predicate()):
-            if time.monotonic() > deadline:
-                raise ScenarioFailed(f"{what}: not within {timeout or self.p.settle:g} s")
-            time.sleep(0.05)
-        return value
+        try:
+            return wait_until(predicate, timeout or self.p.settle, interval=0.05, what=what)
+        except TimeoutError as exc:
+            raise ScenarioFailed(str(exc)) from None
 
     def settle(self) -> None:
         """Wait until no event is pending, telling how it goes now and then."""

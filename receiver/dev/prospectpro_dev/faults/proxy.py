@@ -1,50 +1,54 @@
-"""A tiny round-robin HTTP/1.1 proxy on loopback, standing in for the load
-balancer in front of several receivers.
-
-Each client connection is paired with a connection to the next backend in
-turn, and requests are relayed one at a time, so the proxy can keep the same
-ledger as the fault sink: the webhook-id of every request, and whether the
-receiver answered it with a 2xx. A backend that drops a connection drops the
-client's too: the delivery side sees an honest failed attempt.
+"""A round-robin HTTP/1.1 proxy on loopback, standing in for the load balancer
+in front of several receivers: the sink, answering each request with what the
+next backend in turn answered, so it keeps the same ledger as for a scripted
+answer (the webhook-id of every request, and whether it was answered 2xx). A
+backend that fails the request resets the client's connection: the delivery
+side sees an honest failed attempt.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections import Counter
 
-from .loopback import HOST, LoopbackServer, read_message
+import httpx
+
+from ..sink import HOST, Answer, Received, Sink
+
+# Per connection, not end to end: the proxy frames each side itself.
+HOP_BY_HOP = {"connection", "keep-alive", "host", "content-length", "transfer-encoding"}
+BACKEND_TIMEOUT = 30.0
 
 
-class RoundRobinProxy(LoopbackServer):
+class RoundRobinProxy(Sink):
     def __init__(self, backends: list[int]) -> None:
-        super().__init__()
+        super().__init__(respond=self._forward)
         self.backends = backends
         self.per_backend: Counter[int] = Counter()  # requests relayed to each port
         self._next = itertools.cycle(backends)
+        self._http: httpx.AsyncClient | None = None  # made in the sink's loop
 
-    async def converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _forward(self, request: Received) -> Answer:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=BACKEND_TIMEOUT)
         port = next(self._next)
-        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.per_backend[port] += 1
         try:
-            while (request := await read_message(reader)) is not None:
-                if upstream is None or upstream[0].at_eof():
-                    # The receiver closes idle keep-alive connections: open another.
-                    if upstream is not None:
-                        upstream[1].transport.abort()
-                    upstream = await asyncio.open_connection(HOST, port)
-                webhook_id = request.headers.get("webhook-id", "")
-                self.ledger.arrived(webhook_id)
-                self.per_backend[port] += 1
-                upstream[1].write(request.raw)
-                await upstream[1].drain()
-                response = await read_message(upstream[0])
-                if response is None:
-                    return
-                writer.write(response.raw)
-                await writer.drain()
-                self.ledger.answered(webhook_id, response.status)
-        finally:
-            if upstream is not None:
-                upstream[1].transport.abort()
+            response = await self._http.request(
+                request.method,
+                f"http://{HOST}:{port}{request.path}",
+                headers={k: v for k, v in request.headers.items() if k not in HOP_BY_HOP},
+                content=request.body,
+            )
+        except httpx.TransportError:
+            return Answer(reset=True)
+        headers = {
+            k: v for k, v in response.headers.items() if k not in HOP_BY_HOP | {"content-encoding"}
+        }
+        return Answer(response.status_code, headers=headers, body=response.content)
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()  # no request in flight any more
+        if self._http is not None:
+            self.run(self._http.aclose())
+        super().__exit__(*exc)

@@ -57,7 +57,7 @@ def run_scenario(suite: Suite, scenario: Scenario) -> Result:
             env.problem(f"{type(exc).__name__}: {exc}")
             with contextlib.suppress(Exception):  # recover, to count what is left
                 env.sink.up()
-                env.sink.answer()
+                env.sink.cycle()
                 env.settle()
         env.stop_workers()
         try:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import time
 
+from ..sink import Answer
 from .harness import HELD, Env
 from .model import Profile, Scenario
 from .proxy import RoundRobinProxy
-from .sink import OK, Fault
 
 QUICK = Profile(
     name="quick", events=300, outage=3, schedule=(0.2, 0.4, 0.8, 1.6, 3.2),
@@ -23,17 +23,17 @@ FULL = Profile(
 )  # fmt: skip
 
 
-def _fault_window(env: Env, *faults: Fault, **endpoint) -> None:
+def _fault_window(env: Env, *faults: Answer, **endpoint) -> None:
     """Answer with ``faults`` (in turn) for the outage while events are committed,
     then recover. ``endpoint``: configure_endpoint options."""
     env.configure(**endpoint)
     env.start_workers(2)
-    env.sink.answer(*faults)
+    env.sink.cycle(*faults)
     with env.holding():
         env.emit(env.p.events)
         env.wait_for("the first request", env.ledger.total)  # the outage starts when met
         time.sleep(env.p.outage)
-    env.sink.answer()
+    env.sink.cycle()
     env.say("endpoint recovered")
 
 
@@ -53,27 +53,27 @@ def endpoint_down(env: Env) -> None:
 
 
 def endpoint_failing(env: Env) -> None:
-    _fault_window(env, Fault(500), Fault(503, headers={"retry-after": "1"}))
+    _fault_window(env, Answer(500), Answer(503, headers={"retry-after": "1"}))
     env.expect_failures("http_status in (500, 503)", "HTTP 500 or 503")
 
 
 def endpoint_hanging(env: Env) -> None:
     timeout = env.p.hang_timeout_ms / 1000
-    hang = Fault(delay=2 * timeout + 0.5, reset="before")
+    hang = Answer(delay=2 * timeout + 0.5, reset="before")
     _fault_window(env, hang, timeout_ms=env.p.hang_timeout_ms)
     env.expect_failures("error like 'timeout%'", "timeouts")
 
 
 def connections_reset(env: Env) -> None:
-    resets = [Fault(reset="before"), Fault(reset="head"), Fault(reset="body")]
-    _fault_window(env, *resets, OK)
+    resets = [Answer(reset="before"), Answer(reset="head"), Answer(reset="body")]
+    _fault_window(env, *resets, Answer())
     env.expect_failures("error like 'connection reset%'", "reset connections")
 
 
 def worker_killed(env: Env) -> None:
     env.configure()
     env.start_workers(2)
-    env.sink.answer(Fault(delay=0.5))  # rounds long enough to be caught in the middle
+    env.sink.cycle(Answer(delay=0.5))  # rounds long enough to be caught in the middle
     signalled: set[int] = set()  # backends already doomed, or orphaned by a SIGKILL
     with env.holding():
         env.emit(2 * env.p.events)
@@ -90,13 +90,13 @@ def worker_killed(env: Env) -> None:
                 env.sql("select pg_terminate_backend(%s)", (pid,))
                 env.say(f"terminated {worker.name}'s backend {pid} in the middle of a round")
             time.sleep(0.3)
-    env.sink.answer()
+    env.sink.cycle()
 
 
 def database_restarted(env: Env) -> None:
     env.configure()
     env.start_workers(2)
-    env.sink.answer(Fault(delay=0.1))
+    env.sink.cycle(Answer(delay=0.1))
     with env.holding(crash=True):
         env.emit(env.p.events)
         env.wait_for("deliveries under way", lambda: env.ledger.total() >= env.p.events // 5)
@@ -106,7 +106,7 @@ def database_restarted(env: Env) -> None:
         env.cluster.start()
         env.say("PostgreSQL restarted; the workers reconnect by themselves")
     env.emit(env.p.events // 2)
-    env.sink.answer()
+    env.sink.cycle()
 
 
 def crowd(env: Env) -> None:
@@ -114,7 +114,7 @@ def crowd(env: Env) -> None:
     proxy = env.enter(RoundRobinProxy(ports))
     env.ledger = proxy.ledger
     env.say(f"two receivers on ports {ports[0]} and {ports[1]} behind a round-robin proxy")
-    env.configure("campaign_lifecycle", proxy.url("/api/webhooks/campaign-lifecycle"))
+    env.configure("campaign_lifecycle", proxy.base + "/api/webhooks/campaign-lifecycle")
     env.start_workers(4)
     with env.holding(kind="campaign_lifecycle"):
         env.emit(env.p.crowd - HELD, kind="campaign_lifecycle")
@@ -138,7 +138,7 @@ RECOVERY_WITHIN = 5.0
 def endpoint_down_briefly(env: Env) -> None:
     env.configure(probe_interval=30)
     env.start_workers(2)
-    env.sink.answer(Fault(503))
+    env.sink.cycle(Answer(503))
     with env.holding():
         env.emit(200)  # waiting when the outage starts: they open the breaker at once
         env.wait_for("the first request", env.ledger.total)
@@ -146,7 +146,7 @@ def endpoint_down_briefly(env: Env) -> None:
         while time.monotonic() < down_until:  # and more keep coming
             env.emit(20)
             time.sleep(0.5)
-    env.sink.answer()
+    env.sink.cycle()
     recovered = time.time()
     env.say("endpoint recovered")
     env.settle()
@@ -164,7 +164,7 @@ def endpoint_never_recovers(env: Env) -> None:
     # so every event makes all its attempts: events x attempts stays below 10000.
     env.configure(retry_schedule=list(schedule), breaker_threshold=10000)
     env.start_workers(2)
-    env.sink.answer(Fault(503))
+    env.sink.cycle(Answer(503))
     with env.holding():
         env.emit(env.p.events)
     total = env.committed()
@@ -184,7 +184,7 @@ def endpoint_never_recovers(env: Env) -> None:
         env.problem(f"{wrong} dead events without exactly {attempts} failed attempts")
     env.dead = total
     env.say(f"all {total} events dead after {attempts} attempts; the endpoint recovers")
-    env.sink.answer()
+    env.sink.cycle()
     revived = env.scalar("select prospectpro.redeliver('lead_enrichment')")
     env.say(f"one redeliver('lead_enrichment') call revived {revived}")
     if revived != total:
