@@ -61,11 +61,16 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SCHEMA_PARTS) $(API_PARTS) extension/import.p
 $(UPGRADES): %.sql: migrations/%.sql $(API_PARTS) extension/import.py.in $(EXTENSION).control
 	$(call assemble,$< $(API_PARTS))
 
+# The libraries it imports (plpython/requirements.txt, pinned with hashes) go
+# into the version's own vendor/: two versions never share one, and uninstall
+# leaves nothing behind.
 install: install-python
 install-python:
 	$(MKDIR_P) '$(DESTDIR)$(PYTHON_DIR)'
-	rm -rf '$(DESTDIR)$(PYTHON_DIR)/prospectpro_pl'
+	rm -rf '$(DESTDIR)$(PYTHON_DIR)/prospectpro_pl' '$(DESTDIR)$(PYTHON_DIR)/vendor'
 	cp -R plpython/prospectpro_pl '$(DESTDIR)$(PYTHON_DIR)/'
+	$(SERVER_PYTHON) -m pip install -q --root-user-action=ignore --no-deps --require-hashes \
+	  --target '$(DESTDIR)$(PYTHON_DIR)/vendor' -r plpython/requirements.txt
 	find '$(DESTDIR)$(PYTHON_DIR)' -name __pycache__ -prune -exec rm -rf {} +
 	$(SERVER_PYTHON) -m compileall -q '$(DESTDIR)$(PYTHON_DIR)'
 
