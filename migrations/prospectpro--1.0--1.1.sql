@@ -9,6 +9,9 @@ add column ca_file text
 constraint endpoint_ca_file_absolute check (
     ca_file ~ '^/' and pg_catalog.length(ca_file) <= 4096
 );
+-- Both functions gain a ca_file (a parameter, a result column): extension/api/
+-- creates them anew.
+drop function prospectpro._endpoint_config();
 drop function prospectpro.configure_endpoint(
     text, text, text, text, boolean, double precision[], integer, double precision, integer,
     integer, double precision
