@@ -220,13 +220,14 @@ class Transport:
         if pool is None:
             tls = _tls_context(request.ca_file) if target.scheme == "https" else None
             pool = self._pools[key] = _Pool(target, tls, asyncio.Semaphore(request.max_connections))
+        # As bytes: h11 converts str headers one by one, a tenth of its time per request.
         head = h11.Request(
-            method="POST",
-            target=target.path,
+            method=b"POST",
+            target=target.path.encode(),
             headers=[
-                ("host", target.authority),
-                *request.headers.items(),
-                ("content-length", str(len(request.body))),
+                (b"host", target.authority.encode()),
+                *((k.encode("latin-1"), v.encode("latin-1")) for k, v in request.headers.items()),
+                (b"content-length", b"%d" % len(request.body)),
             ],
         )
         return pool, head
