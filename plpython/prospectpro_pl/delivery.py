@@ -125,32 +125,7 @@ def deliver_due(plpy, max_events: int) -> int:
             )
         )
     if _transport is None:
-        # TEMPORARY (bench comparison only): the replaced client, by a setting.
-        client = plpy.execute("select current_setting('prospectpro.bench_client', true) as client")[
-            0
-        ]["client"]
-        if client == "aiohttp":
-            from .transport_aiohttp import Transport as AioTransport
-
-            _transport = AioTransport()
-        elif client == "legacy":
-            from . import transport_legacy
-
-            class Legacy(transport_legacy.Transport):
-                def post_all(self, requests, start_within):
-                    return super().post_all(
-                        [
-                            transport_legacy.Request(
-                                r.url, r.headers, r.body, r.timeout, r.max_connections
-                            )
-                            for r in requests
-                        ],
-                        start_within,
-                    )
-
-            _transport = Legacy()
-        else:
-            _transport = Transport()
+        _transport = Transport()
     outcomes = _transport.post_all(requests, START_WITHIN)
     attempted = _record(plpy, config, events, outcomes)
     _update_breakers(plpy, config, events, outcomes)

@@ -19,7 +19,7 @@ from .common import PRODUCTION_SETTINGS, Result, bench_cluster, step, table
 BENCHMARKS = ["sink", "write", "bulk", "delivery", "nginx", "latency", "costs", "receiver"]
 # Run only when named: the retention soak takes 10 minutes by itself, and the
 # instruction counts need valgrind.
-OPT_IN = ["soak", "instructions", "clients"]
+OPT_IN = ["soak", "instructions"]
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
