@@ -10,6 +10,7 @@ import contextlib
 import re
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 
@@ -20,13 +21,14 @@ from prospectpro.providers import transport
 from prospectpro.providers.transport import KeepAliveTransport, client
 from prospectpro_pl.transport import Request, Transport, ca_file_problem
 
+RESET = object()
 OK = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 12\r\n\r\n{"ok": true}'
 
 
 class RawServer:
     """Answers each request with what ``answer(path)`` returns: raw bytes, or a list of
-    steps (bytes to send, seconds to wait, None to hang up). Counts the connections it
-    accepted and those the client closed."""
+    steps (bytes to send, seconds to wait, None to hang up, RESET to reset the
+    connection). Counts the connections it accepted and those the client closed."""
 
     def __init__(self, answer) -> None:
         self.answer = answer
@@ -52,6 +54,12 @@ class RawServer:
         steps = await self.answer(head.split(b" ")[1].decode())
         for step in steps if isinstance(steps, list) else [steps]:
             if step is None:
+                return False
+            if step is RESET:  # RST instead of FIN: linger 0, then close
+                writer.get_extra_info("socket").setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                writer.transport.abort()
                 return False
             if isinstance(step, float):
                 await asyncio.sleep(step)
@@ -394,17 +402,20 @@ def test_hostile_answers_fail_their_own_request_only():
     answers = {
         "/ok": NO_CONTENT,
         "/hang": [5.0, OK],
-        "/reset": None,
+        "/hang-up": None,
+        "/reset": RESET,
+        "/reset-mid-answer": [b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npart", RESET],
         "/endless-head": [b"HTTP/1.1 200 OK\r\n"] + [b"x-filler: " + b"y" * 1000 + b"\r\n"] * 100,
         "/endless-body": endless_chunks,
         "/not-http": b"SSH-2.0-OpenSSH_9.2\r\n\r\n",
     }
     with serving_in_thread(by_path(answers)) as (_, url):
         outcomes = post(*(url + path for path in answers), timeout=1.0)
-    ok, hang, reset, head, body, not_http = outcomes
+    ok, hang, hang_up, reset, reset_mid_answer, head, body, not_http = outcomes
     assert (ok.ok, ok.http_status) == (True, 204)
     assert hang.error == "timeout after 1 s" and 900 < hang.latency_ms < 1500
-    assert reset.error == "connection closed before the answer was complete"
+    assert hang_up.error == "connection closed before the answer was complete"
+    assert reset.error == reset_mid_answer.error == "connection reset: ConnectionResetError"
     assert head.error.startswith("protocol error")
     # the status said delivered; the rest of the body is not read (the connection goes)
     assert (body.ok, body.excerpt) == (True, "x" * 512)
