@@ -100,13 +100,16 @@ class _Pool:
 
     async def connect(self) -> _Connection:
         host = self.target.host
-        reader, writer = await asyncio.open_connection(
-            host,
-            self.target.port,
-            ssl=self.tls,
-            server_hostname=host if self.tls else None,
-            limit=READ_SIZE,
-        )
+        try:
+            reader, writer = await asyncio.open_connection(
+                host,
+                self.target.port,
+                ssl=self.tls,
+                server_hostname=host if self.tls else None,
+                limit=READ_SIZE,
+            )
+        except socket.gaierror as exc:
+            raise _Failure(f"DNS lookup failed for {host}: {exc.strerror}") from None
         return _Connection(reader, writer)
 
     async def connection(self) -> _Connection:
@@ -134,8 +137,6 @@ def _describe(exc: BaseException, timeout: float) -> str:
         return str(exc)
     if isinstance(exc, TimeoutError):
         return f"timeout after {timeout:g} s"
-    if isinstance(exc, socket.gaierror):
-        return f"DNS lookup failed: {exc.strerror}"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS certificate not accepted: {exc.verify_message}"
     if isinstance(exc, ssl.SSLError):

@@ -335,7 +335,7 @@ def endpoint_row(db, webhook_type, url):
     [
         ("http://127.0.0.1:99999/x", "invalid URL: the port is not a number from 1 to 65535"),
         ("http://[::1/x", "invalid URL: malformed URL: Invalid IPv6 URL"),
-        ("http://bücher.invalid/ä", "DNS lookup failed"),
+        ("http://bücher.invalid/ä", "DNS lookup failed for xn--bcher-kva.invalid: "),
         ("http://127.0.0.1:9/refused", "connection failed"),
     ],
 )

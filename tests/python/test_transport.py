@@ -428,8 +428,8 @@ def test_hostile_answers_fail_their_own_request_only():
         ("http://127.0.0.1:99999/x", "invalid URL: the port is not a number from 1 to 65535"),
         ("http://[::1/x", "invalid URL: malformed URL: Invalid IPv6 URL"),
         ("http://user:hunter2@127.0.0.1/x", "invalid URL: the URL carries userinfo"),
-        ("http://bücher.invalid/pfad/ä", "DNS lookup failed"),
-        ("https://no-such-host.invalid/", "DNS lookup failed"),
+        ("http://bücher.invalid/pfad/ä", "DNS lookup failed for xn--bcher-kva.invalid: "),
+        ("https://no-such-host.invalid/", "DNS lookup failed for no-such-host.invalid: "),
     ],
 )
 def test_a_poisoned_url_fails_its_request_and_the_others_are_sent(url, error):
