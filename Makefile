@@ -89,11 +89,16 @@ $(EXTENSION)--$(1)--$(EXTVERSION).sql: $(call migration_path,$(1)) $(SCRIPT_INPU
 endef
 $(foreach v,$(OLD_VERSIONS),$(eval $(call upgrade_rule,$(v))))
 
+# The libraries it imports (plpython/requirements.txt, pinned with hashes) go
+# into the version's own vendor/: two versions never share one, and uninstall
+# leaves nothing behind.
 install: install-python
 install-python:
 	$(MKDIR_P) '$(DESTDIR)$(PYTHON_DIR)'
-	rm -rf '$(DESTDIR)$(PYTHON_DIR)/prospectpro_pl'
+	rm -rf '$(DESTDIR)$(PYTHON_DIR)/prospectpro_pl' '$(DESTDIR)$(PYTHON_DIR)/vendor'
 	cp -R plpython/prospectpro_pl '$(DESTDIR)$(PYTHON_DIR)/'
+	$(SERVER_PYTHON) -m pip install -q --root-user-action=ignore --no-deps --require-hashes \
+	  --target '$(DESTDIR)$(PYTHON_DIR)/vendor' -r plpython/requirements.txt
 	find '$(DESTDIR)$(PYTHON_DIR)' -name __pycache__ -prune -exec rm -rf {} +
 	$(SERVER_PYTHON) -m compileall -q '$(DESTDIR)$(PYTHON_DIR)'
 

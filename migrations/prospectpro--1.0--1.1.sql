@@ -68,3 +68,18 @@ alter table prospectpro.endpoint_health add column opened_at timestamptz;
 update prospectpro.endpoint_health set opened_at = updated_at where state = 'open';
 comment on table prospectpro.endpoint_health is
 'Circuit breaker per endpoint: closed (delivering), open (after breaker_threshold consecutive failures: probes 1 s after opening, then after a fifteenth of the time open, up to probe_interval), disabled (the endpoint answered 410 Gone: until prospectpro.enable_endpoint()).';
+
+-- Issue 12: delivery that real endpoints receive. Each endpoint may name the
+-- CAs it trusts for https (configure_endpoint's new ca_file parameter).
+alter table prospectpro.endpoints
+add column ca_file text
+constraint endpoint_ca_file_absolute check (
+    ca_file ~ '^/' and pg_catalog.length(ca_file) <= 4096
+);
+-- Both functions gain a ca_file (a parameter, a result column): extension/api/
+-- creates them anew.
+drop function prospectpro._endpoint_config();
+drop function prospectpro.configure_endpoint(
+    text, text, text, text, boolean, double precision[], integer, double precision, integer,
+    integer, double precision
+);

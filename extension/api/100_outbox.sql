@@ -59,6 +59,46 @@ create or replace trigger _900_notify_outbox
 after insert on prospectpro.outbox
 for each statement execute function prospectpro._notify_outbox();
 
+create or replace function prospectpro._url_problem(url text)
+returns text
+language plpython3u
+immutable strict parallel safe
+set search_path = pg_catalog, pg_temp
+as $python$
+#PROSPECTPRO_IMPORT
+from prospectpro_pl import urls
+return urls.problem(url)
+$python$;
+comment on function prospectpro._url_problem(text) is
+'Internal: why a URL cannot be an endpoint (scheme, host, port, form, userinfo), or null when it can.';
+
+create or replace function prospectpro._ca_file_problem(ca_file text)
+returns text
+language plpython3u
+strict
+set search_path = pg_catalog, pg_temp
+as $python$
+#PROSPECTPRO_IMPORT
+from prospectpro_pl import transport
+return transport.ca_file_problem(ca_file)
+$python$;
+comment on function prospectpro._ca_file_problem(text) is
+'Internal: why the server cannot load a PEM file of trusted CAs, or null when it can.';
+
+-- The app.<type>_webhook_url fallback, when it is a URL an endpoint may have.
+create or replace function prospectpro._setting_url(webhook_type text)
+returns text
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select u.url
+    from (
+        select nullif(current_setting('app.' || webhook_type || '_webhook_url', true), '') as url
+    ) as u
+    where prospectpro._url_problem(u.url) is null
+$$;
+
 create or replace function prospectpro._endpoint_config()
 returns table (
     webhook_type text,
@@ -73,19 +113,19 @@ returns table (
     probe_interval double precision,
     breaker_state text,
     probe_due boolean,
-    next_probe_at timestamptz
+    next_probe_at timestamptz,
+    ca_file text
 )
 language sql
 stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-    -- The endpoints table wins; the seed's database settings are the fallback.
+    -- The endpoints table wins; the seed's database settings are the fallback
+    -- (an invalid URL there leaves the type unconfigured).
     select
         t.webhook_type,
-        coalesce(e.url, nullif(current_setting(
-            'app.' || t.webhook_type || '_webhook_url', true
-        ), '')),
+        coalesce(e.url, prospectpro._setting_url(t.webhook_type)),
         coalesce(e.token, nullif(current_setting('app.webhook_token', true), '')),
         e.signing_secret,
         coalesce(e.retry_schedule, '{1,2,4,8,16}'),
@@ -96,7 +136,8 @@ as $$
         coalesce(e.probe_interval, 30),
         h.state,
         h.state = 'open' and h.next_probe_at <= clock_timestamp(),
-        h.next_probe_at
+        h.next_probe_at,
+        e.ca_file
     from prospectpro.webhook_types as t
     left join prospectpro.endpoints as e on t.webhook_type = e.webhook_type
     inner join prospectpro.endpoint_health as h on t.webhook_type = h.webhook_type
@@ -200,19 +241,36 @@ create or replace function prospectpro.configure_endpoint(
     jitter double precision default 0.1,
     max_connections integer default 16,
     breaker_threshold integer default 10,
-    probe_interval double precision default 30
+    probe_interval double precision default 30,
+    ca_file text default null
 ) returns void
 language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+    problem text := prospectpro._url_problem(url);
 begin
+    if problem is not null then
+        raise exception 'invalid endpoint URL: %', problem
+        using errcode = 'invalid_parameter_value',
+        hint = 'An endpoint URL is http:// or https://, a host name (IDNA) or an IP '
+        || 'address (IPv6 in brackets), an optional port from 1 to 65535, a path, '
+        || 'no user:password@ (pass the secret as token) and no #fragment.';
+    end if;
+    problem := prospectpro._ca_file_problem(ca_file);
+    if problem is not null then
+        raise exception 'invalid ca_file: %', problem
+        using errcode = 'invalid_parameter_value',
+        hint = 'ca_file is the absolute path of a PEM file of CA certificates that the '
+        || 'database server''s OS user can read; null trusts the system''s store.';
+    end if;
     insert into prospectpro.endpoints as e (
         webhook_type, url, token, signing_secret, enabled, retry_schedule,
-        timeout_ms, jitter, max_connections, breaker_threshold, probe_interval
+        timeout_ms, jitter, max_connections, breaker_threshold, probe_interval, ca_file
     ) values (
         webhook_type, url, token, signing_secret, enabled, retry_schedule,
-        timeout_ms, jitter, max_connections, breaker_threshold, probe_interval
+        timeout_ms, jitter, max_connections, breaker_threshold, probe_interval, ca_file
     )
     on conflict on constraint endpoints_pkey do update set
         url = excluded.url,
@@ -225,6 +283,7 @@ begin
         max_connections = excluded.max_connections,
         breaker_threshold = excluded.breaker_threshold,
         probe_interval = excluded.probe_interval,
+        ca_file = excluded.ca_file,
         updated_at = now();
     -- A reconfigured endpoint starts with a closed breaker.
     perform prospectpro.enable_endpoint(webhook_type);
@@ -239,14 +298,15 @@ exception when check_violation or not_null_violation then
         || 'ASCII characters; signing_secret is whsec_ and base64; '
         || 'retry_schedule is a list of 0 to 20 delays of 0 to 86400 s; '
         || 'timeout_ms is 100 to 60000; jitter is 0 to 1; max_connections is 1 to 256; '
-        || 'breaker_threshold is 1 to 10000; probe_interval is 0.1 to 86400 s.';
+        || 'breaker_threshold is 1 to 10000; probe_interval is 0.1 to 86400 s; '
+        || 'ca_file is an absolute path.';
 end
 $$;
 comment on function prospectpro.configure_endpoint(
     text, text, text, text, boolean, double precision[], integer, double precision, integer,
-    integer, double precision
+    integer, double precision, text
 ) is
-'Set where a webhook type is delivered, its bearer token and optional Standard Webhooks signing secret (whsec_...), its retry schedule (seconds), timeout, connection limit, and circuit breaker (consecutive failures that open it, seconds between probes).';
+'Set where a webhook type is delivered, its bearer token and optional Standard Webhooks signing secret (whsec_...), its retry schedule (seconds), timeout, connection limit, circuit breaker (consecutive failures that open it, seconds between probes), and the CAs trusted for https (ca_file, a PEM path; null: the system''s).';
 
 create or replace function prospectpro.deliver_due(max_events integer default 100)
 returns integer

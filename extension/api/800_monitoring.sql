@@ -69,9 +69,7 @@ comment on view prospectpro.delivery_latency is
 create or replace view prospectpro.endpoint_status as
 select
     h.webhook_type,
-    coalesce(e.url, nullif(current_setting(
-        'app.' || h.webhook_type || '_webhook_url', true
-    ), '')) is not null as configured,
+    coalesce(e.url, prospectpro._setting_url(h.webhook_type)) is not null as configured,
     coalesce(e.enabled, true) as enabled,
     coalesce(e.token, nullif(current_setting('app.webhook_token', true), ''))
     is not null as token_configured,
@@ -80,8 +78,17 @@ select
     h.next_probe_at,
     h.reason,
     h.updated_at,
-    h.opened_at
+    h.opened_at,
+    -- Why the type counts as unconfigured though it has a URL (only the
+    -- fallback's can be invalid: configure_endpoint refuses invalid URLs).
+    case
+        when e.url is null
+            then
+                'app.' || h.webhook_type || '_webhook_url: ' || prospectpro._url_problem(
+                    nullif(current_setting('app.' || h.webhook_type || '_webhook_url', true), '')
+                )
+    end as config_error
 from prospectpro.endpoint_health as h
 left join prospectpro.endpoints as e on h.webhook_type = e.webhook_type;
 comment on view prospectpro.endpoint_status is
-'Each endpoint without its secrets: configured, enabled, and its circuit breaker (closed, open, disabled).';
+'Each endpoint without its secrets: configured (with a valid URL; config_error says why not), enabled, and its circuit breaker (closed, open, disabled).';

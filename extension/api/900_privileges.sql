@@ -27,7 +27,7 @@ grant select, insert, update, delete on prospectpro.endpoints to prospectpro_adm
 grant execute on function
 prospectpro.configure_endpoint(
     text, text, text, text, boolean, double precision[], integer, double precision, integer,
-    integer, double precision
+    integer, double precision, text
 ),
 prospectpro.enable_endpoint(text),
 prospectpro.redeliver(bigint),
@@ -71,6 +71,10 @@ to prospectpro_admin;
 grant select on
 prospectpro.webhook_success_rates, prospectpro.delivery_queue,
 prospectpro.delivery_latency, prospectpro.endpoint_status
+to prospectpro_reader;
+-- endpoint_status checks the URL of the database-setting fallback with these.
+grant execute on function
+prospectpro._url_problem(text), prospectpro._setting_url(text)
 to prospectpro_reader;
 
 revoke all on procedure prospectpro.prune(interval, integer) from public;

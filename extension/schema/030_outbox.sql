@@ -54,7 +54,13 @@ create table prospectpro.endpoints (
     constraint endpoint_probe_interval_range check (
         probe_interval between 0.1 and 86400
     ),
-    updated_at timestamptz not null default pg_catalog.now()
+    updated_at timestamptz not null default pg_catalog.now(),
+    -- The CAs trusted for an https URL, a PEM file the server reads; null:
+    -- the system's store. Last, where release 1.1 added it.
+    ca_file text
+    constraint endpoint_ca_file_absolute check (
+        ca_file ~ '^/' and pg_catalog.length(ca_file) <= 4096
+    )
 );
 comment on table prospectpro.endpoints is
 'Where each webhook type is delivered, with its secrets: readable by the owner and prospectpro_admin only.';

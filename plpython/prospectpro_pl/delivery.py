@@ -74,8 +74,8 @@ def endpoints(plpy) -> dict[str, dict]:
 
     The endpoints table wins; the seed's database settings
     (app.<type>_webhook_url, app.webhook_token) are the fallback. A type with
-    no URL, or whose breaker is disabled (410 Gone), is left out: its events
-    wait, pending, until it is configured or re-enabled.
+    no valid URL, or whose breaker is disabled (410 Gone), is left out: its
+    events wait, pending, until it is configured or re-enabled.
     """
     rows = plans.run(plpy, ENDPOINTS_SQL)
     return {r["webhook_type"]: r for r in rows if r["url"] and r["breaker_state"] != "disabled"}
@@ -121,6 +121,7 @@ def deliver_due(plpy, max_events: int) -> int:
                 body=body,
                 timeout=endpoint["timeout_ms"] / 1000.0,
                 max_connections=endpoint["max_connections"],
+                ca_file=endpoint["ca_file"],
             )
         )
     if _transport is None:

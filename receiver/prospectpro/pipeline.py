@@ -189,7 +189,7 @@ async def export_csv(request: Request) -> Response:
 HEALTH_SQL = """
 select (select extversion from pg_extension where extname = 'prospectpro'),
        (select count(*) from prospectpro.outbox where status = 'pending' and webhook_type = %(t)s),
-       s.configured, s.breaker_state
+       s.configured, s.config_error, s.breaker_state
 from prospectpro.endpoint_status as s where s.webhook_type = %(t)s
 """
 
@@ -205,10 +205,12 @@ async def health_checks(state, webhook_type: str) -> dict[str, dict[str, Any]]:
     except Exception as exc:
         checks["database"] = {"ok": False, "error": type(exc).__name__}
         return checks
-    version, pending, configured, breaker = row
+    version, pending, configured, config_error, breaker = row
     checks["database"] = {"ok": True}
     checks["extension"] = {"ok": version is not None, "version": version}
     checks["endpoint_configured"] = {"ok": configured}
+    if config_error:
+        checks["endpoint_configured"]["error"] = config_error
     checks["breaker"] = {"ok": breaker == "closed", "state": breaker}
     checks["backlog"] = {"ok": True, "pending": pending}
     return checks

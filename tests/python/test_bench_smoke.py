@@ -1,12 +1,12 @@
 """Smoke test of the benchmark suite (make bench): its fast sink and its
-helpers, and the latency benchmark in --quick mode on the test cluster."""
+helpers, and the latency and nginx benchmarks in --quick mode on the test cluster."""
 
 from __future__ import annotations
 
 import asyncio
 
 import httpx
-from prospectpro_dev.bench import latency
+from prospectpro_dev.bench import latency, nginx
 from prospectpro_dev.bench.common import Bench, Result, alternate, percentile, table
 from prospectpro_dev.bench.fastsink import FastSink, capacity
 
@@ -54,3 +54,9 @@ def test_latency_benchmark_quick(cluster):
     assert 0 < data["p50_ms"] <= data["p99_ms"] <= data["max_ms"]
     assert data["commit_to_send_p50_ms"] < data["p50_ms"]
     assert result.passed is not None
+
+
+def test_nginx_benchmark_quick(cluster):
+    (result,) = nginx.run(Bench(cluster, quick=True, profile=False))
+    assert [r["complete"] for r in result.data["runs"]] == [True]  # all logged, none failed
+    assert 0 < result.data["connections"] <= 16  # kept alive across rounds

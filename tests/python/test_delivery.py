@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import socket
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
+import trustme
 from conftest import wait_until
-from prospectpro_dev.sink import Answer
+from prospectpro_dev.sink import Answer, Sink
 from standardwebhooks.webhooks import Webhook
+from test_delivery_client import tls_server
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -275,27 +280,142 @@ def test_next_due_in_is_null_when_nothing_waits(db, sink):
         # no length: the body ends with the connection
         (b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\ndone", "done"),
         (b"HTTP/1.0 204 No Content\r\ncontent-length: 0\r\n\r\n", None),
+        # no body and no length, on a connection kept open (nginx, Node, http.server)
+        (b"HTTP/1.1 204 No Content\r\nserver: x\r\n\r\n", None),
+        # chunked with an extension and trailers
+        (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+            b"2;x=y\r\nok\r\n0\r\nx-digest: 1\r\n\r\n",
+            "ok",
+        ),
     ],
 )
 def test_answers_in_each_http_framing_are_read(db, answer, excerpt):
-    """The delivery client reads chunked, close-delimited and HTTP/1.0 answers."""
+    """The delivery client reads interim, chunked, close-delimited, bodiless and
+    HTTP/1.0 answers by their framing: only a close-delimited one is ended by a close."""
     received = []
+    delivered = threading.Event()
 
     def serve(sock):
         conn, _ = sock.accept()
         with conn:
             received.append(conn.recv(65536))
             conn.sendall(answer)
+            if b"connection: close" not in answer:  # else the close ends the body
+                delivered.wait(5)
 
     with socket.create_server(("127.0.0.1", 0)) as sock:
         thread = threading.Thread(target=serve, args=(sock,), daemon=True)
         thread.start()
         configure(db, f"http://127.0.0.1:{sock.getsockname()[1]}/in?x=1")
         (event_id,) = emit(db)
+        started = time.monotonic()
         assert deliver(db) == 1
+        assert time.monotonic() - started < 2  # not the 10 s timeout
+        delivered.set()
         thread.join(5)
     assert received[0].startswith(b"POST /in?x=1 HTTP/1.1\r\nhost: 127.0.0.1:")
     assert event(db, event_id)[0] == "delivered"
     assert db.execute(
         "select response_excerpt from prospectpro.webhook_logs where event_id = %s", (event_id,)
     ).fetchone() == (excerpt,)
+
+
+def endpoint_row(db, webhook_type, url):
+    """An endpoint written as release 1.0 allowed, before configure_endpoint checked URLs."""
+    db.execute(
+        "insert into prospectpro.endpoints (webhook_type, url, token) values (%s, %s, 'tok')"
+        " on conflict (webhook_type) do update set url = excluded.url",
+        (webhook_type, url),
+    )
+
+
+@pytest.mark.parametrize(
+    ("poison", "error"),
+    [
+        ("http://127.0.0.1:99999/x", "invalid URL: the port is not a number from 1 to 65535"),
+        ("http://[::1/x", "invalid URL: malformed URL: Invalid IPv6 URL"),
+        ("http://bücher.invalid/ä", "DNS lookup failed for xn--bcher-kva.invalid: "),
+        ("http://127.0.0.1:9/refused", "connection failed"),
+    ],
+)
+def test_a_poisoned_endpoint_fails_alone_and_the_round_delivers_the_rest(db, poison, error):
+    with Sink() as lead_sink, Sink() as lifecycle_sink:
+        configure(db, lead_sink.url)
+        db.execute(
+            "select prospectpro.configure_endpoint('campaign_lifecycle', %s, 'tok')",
+            (lifecycle_sink.url,),
+        )
+        endpoint_row(db, "cost_alert", poison)
+        leads = emit(db, 3)
+        (alert,) = emit(db, webhook_type="cost_alert")
+        lifecycle = emit(db, 2, webhook_type="campaign_lifecycle")
+        assert deliver(db) == 6  # one round, every type
+        assert (len(lead_sink.received), len(lifecycle_sink.received)) == (3, 2)
+    assert {event(db, e)[0] for e in leads + lifecycle} == {"delivered"}
+    ((attempt, status, http_status, logged),) = logs(db, alert)
+    assert (attempt, status, http_status) == (1, "failed", None)
+    assert logged.startswith(error) and "tok" not in logged
+    assert event(db, alert)[:2] == ("pending", 1)
+
+
+def test_an_invalid_fallback_url_shows_as_misconfigured_and_its_events_wait(db, dsn, sink):
+    dbname = db.info.dbname
+    db.execute(f"alter database {dbname} set app.cost_alert_webhook_url = 'http://[::1/x'")
+    (event_id,) = emit(db, webhook_type="cost_alert")
+    with psycopg.connect(dsn, autocommit=True) as fresh:  # settings apply to new sessions
+        assert fresh.execute(
+            "select configured, config_error from prospectpro.endpoint_status"
+            " where webhook_type = 'cost_alert'"
+        ).fetchone() == (False, "app.cost_alert_webhook_url: malformed URL: Invalid IPv6 URL")
+        assert deliver(fresh) == 0
+        assert fresh.execute("select prospectpro.next_due_in()").fetchone() == (None,)
+    assert event(db, event_id)[:2] == ("pending", 0)
+    db.execute(f"alter database {dbname} set app.cost_alert_webhook_url = '{sink.url}'")
+    with psycopg.connect(dsn, autocommit=True) as fresh:
+        assert fresh.execute(
+            "select configured, config_error from prospectpro.endpoint_status"
+            " where webhook_type = 'cost_alert'"
+        ).fetchone() == (True, None)
+        assert deliver(fresh) == 1
+    assert event(db, event_id)[0] == "delivered"
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return trustme.CA()
+
+
+@pytest.fixture
+def ca_file(ca):
+    """The throwaway CA's PEM where the server's OS user can read it."""
+    folder = Path(tempfile.mkdtemp(prefix="prospectpro-ca-"))
+    folder.chmod(0o755)
+    path = folder / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    path.chmod(0o644)
+    yield str(path)
+    shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize(
+    ("name", "trusted", "error"),
+    [
+        ("127.0.0.1", True, None),
+        ("127.0.0.1", False, "TLS certificate not accepted: unable to get local issuer"),
+        ("example.test", True, "TLS certificate not accepted: IP address mismatch"),
+    ],
+)
+def test_https_verifies_the_certificate_against_the_endpoints_ca_file(
+    db, ca, ca_file, name, trusted, error
+):
+    with Sink(tls=tls_server(ca, name)) as server:
+        configure(db, server.url, ca_file=ca_file if trusted else None)
+        events = emit(db, 3)
+        assert deliver(db) == 3
+    if error is None:
+        assert {event(db, e)[0] for e in events} == {"delivered"}
+        assert len(server.received) == 3
+    else:
+        assert {logs(db, e)[0][3][: len(error)] for e in events} == {error}
+        assert not server.received

@@ -133,6 +133,20 @@ def test_standard_webhooks_signature_and_replay_window(db, lead_id, start_receiv
     assert post(base, body.replace(b"Cafe", b"Evil"), **tampered).status_code == 401
 
 
+def test_health_names_an_invalid_fallback_url(db, start_receiver):
+    db.execute(
+        f"alter database {db.info.dbname} set app.lead_enrichment_webhook_url"
+        " = 'http://127.0.0.1:99999/api/webhooks/lead-enrichment'"
+    )
+    base = start_receiver(WEBHOOK_AUTH_TOKEN=TOKEN)
+    answer = httpx.get(base + LEAD_ROUTE + "/health", timeout=5)
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["endpoint_configured"] == {
+        "ok": False,
+        "error": "app.lead_enrichment_webhook_url: the port is not a number from 1 to 65535",
+    }
+
+
 def test_health_reports_each_check(db, start_receiver):
     base = start_receiver(WEBHOOK_AUTH_TOKEN=TOKEN)
     answer = httpx.get(base + LEAD_ROUTE + "/health", timeout=5)

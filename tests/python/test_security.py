@@ -46,7 +46,8 @@ TABLE_GRANTS = {
 }
 EXECUTE_GRANTS = {
     # The dashboard view's figures (both helpers are security invoker).
-    "prospectpro_reader": {"_campaign_spend", "_campaign_leads"},
+    # endpoint_status checks the URL of the database-setting fallback with these.
+    "prospectpro_reader": {"_campaign_spend", "_campaign_leads", "_url_problem", "_setting_url"},
     "prospectpro_writer": {"apply_enrichment", "apply_enrichment_batch", "set_campaign_status"},
     "prospectpro_worker": {
         "deliver_due", "next_due_in", "arm_wakeup", "run_delivery", "_delivery_deadline",
@@ -380,15 +381,16 @@ def test_configuration_errors_do_not_echo_secrets(db, cluster):
     token); nor does the server log."""
     db.execute("set log_min_error_statement = 'error'")  # log the failing statements too
     offset = log_offset(cluster)
-    bad = {  # the argument, and the constraint the error must name
-        "endpoint_url_http": {"url": "ftp://example.com"},
+    bad = {  # the argument, and what the error must name (a constraint, or the check)
+        "scheme 'ftp' is not http or https": {"url": "ftp://example.com"},
+        "the URL carries userinfo": {"url": f"https://hook:{TOKEN}@example.com/"},
         "endpoint_timeout_range": {"timeout_ms": -1},
         "endpoint_retry_schedule_valid": {"retry_schedule": [-1.0]},
         "endpoint_jitter_fraction": {"jitter": 2.0},
         "endpoint_max_connections_range": {"max_connections": 0},
         "webhook_type_known": {"webhook_type": "sms"},
     }
-    for constraint, override in bad.items():
+    for named, override in bad.items():
         args = {
             "webhook_type": "cost_alert",
             "url": "http://127.0.0.1:9/x",
@@ -408,9 +410,9 @@ def test_configuration_errors_do_not_echo_secrets(db, cluster):
             " max_connections => %(max_connections)s)",
             args,
         )
-        assert error.diag.message_hint, constraint
-        assert constraint in error.diag.message_primary, error_text(error)
-        assert_no_secret(error_text(error), f"the error naming {constraint}")
+        assert error.diag.message_hint, named
+        assert named in error.diag.message_primary, error_text(error)
+        assert_no_secret(error_text(error), f"the error naming {named}")
     assert db.execute("select count(*) from prospectpro.endpoints").fetchone() == (0,)
     logged = log_since(cluster, offset)
     assert "invalid endpoint configuration" in logged  # the errors were logged...

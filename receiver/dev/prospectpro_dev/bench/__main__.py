@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .common import PRODUCTION_SETTINGS, Result, bench_cluster, step, table
 
-BENCHMARKS = ["sink", "write", "bulk", "delivery", "latency", "costs", "receiver"]
+BENCHMARKS = ["sink", "write", "bulk", "delivery", "nginx", "latency", "costs", "receiver"]
 # Run only when named: the retention soak takes 10 minutes by itself, and the
 # instruction counts need valgrind.
 OPT_IN = ["soak", "instructions"]
