@@ -142,13 +142,13 @@ def pending(db) -> bool:
     ).fetchone()[0]
 
 
-def deliver_everything(db) -> list[str]:
-    """Emit EVENTS events and run delivery rounds until none is pending (or
-    DEADLINE passed); returns their webhook-ids."""
+def deliver_everything(db, events: int = EVENTS) -> list[str]:
+    """Emit ``events`` events and run delivery rounds until none is pending
+    (or DEADLINE passed); returns their webhook-ids."""
     db.execute(
         "select prospectpro._emit('lead_enrichment', jsonb_build_object('n', n))"
         " from generate_series(1, %s) as n",
-        (EVENTS,),
+        (events,),
     )
     ids = [r[0] for r in db.execute("select webhook_id::text from prospectpro.outbox")]
     deadline = time.monotonic() + DEADLINE
@@ -222,3 +222,25 @@ def test_each_event_reaches_the_server_once_read_as_it_meant(row, request, db):
         assert len(connections) <= MAX_CONNECTIONS, per_connection
     else:
         assert set(connections.values()) == {1}, per_connection
+
+
+@pytest.mark.parametrize(
+    ("host", "trusted"),
+    [("127.0.0.1", False), ("localhost", True)],
+    ids=["unknown-ca", "wrong-name"],
+)
+def test_a_certificate_that_does_not_check_out_is_a_failed_attempt_naming_why(
+    host, trusted, nginx_tls, db
+):
+    """Signed by a CA the endpoint does not trust (the system store does not
+    know the throwaway one), or for another name (issued to 127.0.0.1 only)."""
+    url = nginx_tls.url("/body").replace("127.0.0.1", host)
+    configure(db, url, nginx_tls.ca_file if trusted else None)
+    ids = deliver_everything(db, events=10)
+
+    logged = attempts(db)
+    assert len(logged) == len(ids) * (len(RETRIES) + 1)
+    for _, status, http_status, error, _ in logged:
+        assert (status, http_status) == ("failed", None)
+        assert "certificate" in error.lower(), error
+    assert not [a for a in nginx_tls.arrivals() if a.webhook_id in ids]
