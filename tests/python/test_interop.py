@@ -56,6 +56,7 @@ ROWS = [
     Row("nginx-https-private-ca",    "nginx_tls",      "/body",     200,   RECEIVED,        True),
     Row("nginx-301",                 "nginx",          "/moved",    301,   None,            True),
     Row("node-204",                  "node",           "/empty",    204,   None,            True),
+    Row("node-103-early-hints",      "node",           "/hints",    200,   RECEIVED,        True),
     Row("node-chunked-trailers",     "node",           "/trailers", 200,   "received {id}", True),
     Row("http.server-1.0",           "http_server_10", "/unframed", 200,   RECEIVED,        False),
     Row("http.server-1.1-204",       "http_server_11", "/empty",    204,   None,            True),

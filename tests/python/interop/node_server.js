@@ -4,6 +4,7 @@
 // receives (connections numbered as Node accepts them), then answers by path:
 //   /empty     204, as `res.statusCode = 204; res.end()` sends it: no body, no length
 //   /trailers  200, chunked, with a trailer field after the last chunk
+//   /hints     103 Early Hints (an interim answer), then 200 with a body
 "use strict";
 const fs = require("fs");
 const http = require("http");
@@ -26,6 +27,10 @@ const server = http.createServer((req, res) => {
       res.write(webhookId);
       res.addTrailers({ "Webhook-Received": webhookId });
       res.end();
+    } else if (req.url === "/hints") {
+      res.writeEarlyHints({ link: "</receipt.css>; rel=preload; as=style" });
+      res.setHeader("Content-Type", "application/json");
+      res.end(`{"received": "${webhookId}"}`);
     } else {
       res.statusCode = 404;
       res.end();
