@@ -50,8 +50,9 @@ class Endpoint:
         return self.base + path
 
     def arrivals(self) -> list[Arrival]:
-        lines = self.request_log.read_text().splitlines() if self.request_log.exists() else []
-        return [Arrival(*line.split()[:3]) for line in lines]
+        """Every request logged so far (a line still being written is not)."""
+        text = self.request_log.read_text() if self.request_log.exists() else ""
+        return [Arrival(*line.split()[:3]) for line in text.split("\n")[:-1]]
 
 
 def _listening(port: int) -> bool:
