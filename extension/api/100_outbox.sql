@@ -323,6 +323,20 @@ $python$;
 comment on function prospectpro.deliver_due(integer) is
 'Run one delivery round: claim up to max_events due events, POST them concurrently, record every attempt and schedule retries. Returns the number of events attempted.';
 
+create or replace function prospectpro._round_costs()
+returns jsonb
+language plpython3u
+security definer
+set search_path = pg_catalog, pg_temp
+as $python$
+#PROSPECTPRO_IMPORT
+import json
+from prospectpro_pl import delivery
+return json.dumps(delivery.costs)
+$python$;
+comment on function prospectpro._round_costs() is
+'Internal: what this session''s delivery rounds cost so far: rounds, events attempted, and the backend''s CPU seconds per phase (claim, sign, send, record).';
+
 create or replace function prospectpro.next_due_in()
 returns double precision
 language sql

@@ -10,6 +10,7 @@ one database (claims use FOR UPDATE SKIP LOCKED).
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import time
@@ -17,6 +18,8 @@ import time
 import psycopg
 
 CHANNEL = "prospectpro_outbox"
+# As its database session shows in pg_stat_activity.
+APPLICATION_NAME = "prospectpro worker"
 # How long a sleeping worker waits between checks of its stop flag.
 STOP_CHECK = 0.5
 # After arming the wakeup, look for due events this many times, this often.
@@ -44,11 +47,14 @@ class Worker:
         backoff = 0.5
         while not self.stopping:
             try:
-                with psycopg.connect(self.dsn, autocommit=True) as conn:
+                with psycopg.connect(
+                    self.dsn, autocommit=True, application_name=APPLICATION_NAME
+                ) as conn:
                     conn.execute(f"listen {CHANNEL}")
                     log.info("worker listening on %s", CHANNEL)
                     backoff = 0.5
                     self._loop(conn)
+                    self._log_costs(conn)
             except psycopg.OperationalError as exc:
                 log.warning("database unavailable (%s); retrying in %.1f s", exc, backoff)
                 self._sleep(backoff)
@@ -69,6 +75,17 @@ class Worker:
             if due_in == 0 and attempted == 0:
                 due_in = BLOCKED_RETRY  # due but held back (ordering): do not spin
             self._wait(conn, self.idle if due_in is None else min(due_in, self.idle))
+
+    @staticmethod
+    def _log_costs(conn: psycopg.Connection) -> None:
+        """What this session's rounds cost the database server, per event and phase."""
+        costs = conn.execute("select prospectpro._round_costs()").fetchone()[0]
+        events = costs["events"] or 1
+        phases = ", ".join(
+            f"{phase} {costs[phase] * 1e6 / events:.0f}"
+            for phase in ("claim", "sign", "send", "record")
+        )
+        log.info("round costs %s; backend CPU µs per event: %s", json.dumps(costs), phases)
 
     @staticmethod
     def _due_in(conn: psycopg.Connection) -> float | None:

@@ -150,7 +150,7 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
-def _cpu(pids: list[int]) -> float:
+def cpu_seconds(pids: list[int]) -> float:
     """CPU seconds (user + system) the processes and their exited children used so far."""
     fields = [f for f in map(_stat, pids) if f]
     return sum(int(f[11]) + int(f[12]) + int(f[13]) + int(f[14]) for f in fields) / TICKS
@@ -195,8 +195,8 @@ class Bench:
 
         def cpu() -> dict[str, float]:
             # Backends that exit meanwhile count in the postmaster's children times.
-            return {"postgres": _cpu(self.postgres_pids())} | {
-                name: _cpu(pids) for name, pids in groups.items()
+            return {"postgres": cpu_seconds(self.postgres_pids())} | {
+                name: cpu_seconds(pids) for name, pids in groups.items()
             }
 
         def wal() -> dict[str, float]:
