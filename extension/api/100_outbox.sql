@@ -28,17 +28,17 @@ $$;
 comment on function prospectpro._webhook_type_list() is
 'Internal: the webhook types, comma-separated, for error hints.';
 
--- Wake a sleeping worker. Only the first transaction to queue events after a
--- worker armed the wakeup sends a NOTIFY (which serialises commits); while the
--- workers are busy, or another writer is about to wake them, none is sent.
+-- Wake a sleeping worker. A worker arms the wakeup before it sleeps and
+-- disarms it once awake; writers only read the flag, so none waits on
+-- another for it. Only transactions that queue events while a worker sleeps
+-- send a NOTIFY (which serialises commits); under steady load the workers do
+-- not sleep, and writers send none.
 create or replace function prospectpro._notify_outbox() returns trigger
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    perform 1 from prospectpro.delivery_wakeup where armed for update skip locked;
-    if found then
-        update prospectpro.delivery_wakeup set armed = false;
+    if exists (select from prospectpro.delivery_wakeup where armed) then
         perform pg_notify('prospectpro_outbox', '');
     end if;
     return null;
@@ -53,7 +53,17 @@ as $$
     update prospectpro.delivery_wakeup set armed = true where not armed
 $$;
 comment on function prospectpro.arm_wakeup() is
-'Called by a worker about to sleep: the next transaction that queues events will NOTIFY it.';
+'Called by a worker about to sleep: transactions that queue events will NOTIFY until a worker disarms it.';
+
+create or replace function prospectpro.disarm_wakeup() returns void
+language sql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+    update prospectpro.delivery_wakeup set armed = false where armed
+$$;
+comment on function prospectpro.disarm_wakeup() is
+'Called by a worker once awake: transactions that queue events stop sending NOTIFYs.';
 
 create or replace trigger _900_notify_outbox
 after insert on prospectpro.outbox

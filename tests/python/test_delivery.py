@@ -206,7 +206,7 @@ def test_two_workers_deliver_1000_events_once_each(db, sink, start_worker):
     assert counts == (1000, 1000)
 
 
-def test_one_notification_per_transaction_and_only_to_wake_a_worker(dsn, db):
+def test_one_notification_per_transaction_and_only_while_a_worker_sleeps(dsn, db):
     with psycopg.connect(dsn, autocommit=True) as listener:
         listener.execute("listen prospectpro_outbox")
 
@@ -221,6 +221,9 @@ def test_one_notification_per_transaction_and_only_to_wake_a_worker(dsn, db):
             for _ in range(3):
                 emit(db, 50)
         assert notifications() == 1  # three statements, one transaction, one NOTIFY
+        emit(db, 10)
+        assert notifications() == 1  # until the worker says it is awake
+        listener.execute("select prospectpro.disarm_wakeup()")
         emit(db, 10)
         assert notifications() == 0  # the worker is awake: writers send none
         listener.execute("select prospectpro.arm_wakeup()")

@@ -138,6 +138,15 @@ def vm_hwm_mb(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for process {pid}")
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    return [
+        int(entry)
+        for entry in os.listdir("/proc")
+        if entry.isdigit() and (_stat(int(entry)) or [None, None])[1] == str(pid)
+    ]
+
+
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -179,12 +188,7 @@ class Bench:
     def postgres_pids(self) -> list[int]:
         """The postmaster and its children (backends, walwriter, checkpointer...)."""
         postmaster = int((self.cluster.data / "postmaster.pid").read_text().split()[0])
-        children = [
-            int(entry)
-            for entry in os.listdir("/proc")
-            if entry.isdigit() and (_stat(int(entry)) or [None, None])[1] == str(postmaster)
-        ]
-        return [postmaster, *children]
+        return [postmaster, *children(postmaster)]
 
     @contextlib.contextmanager
     def observe(self, dsn: str, title: str, **groups: list[int]) -> Iterator[Usage]:
