@@ -124,17 +124,21 @@ returns table (
     breaker_state text,
     probe_due boolean,
     next_probe_at timestamptz,
-    ca_file text
+    ca_file text,
+    consecutive_failures integer
 )
-language sql
+language plpgsql
 stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+-- PL/pgSQL keeps the query's plan for the session; a SQL function's body is
+-- planned again at every call (every delivery round calls this).
+begin
     -- The endpoints table wins; the seed's database settings are the fallback
     -- (an invalid URL there leaves the type unconfigured).
-    select
-        t.webhook_type,
+    return query select
+        t.webhook_type::text,
         coalesce(e.url, prospectpro._setting_url(t.webhook_type)),
         coalesce(e.token, nullif(current_setting('app.webhook_token', true), '')),
         e.signing_secret,
@@ -147,11 +151,13 @@ as $$
         h.state,
         h.state = 'open' and h.next_probe_at <= clock_timestamp(),
         h.next_probe_at,
-        e.ca_file
+        e.ca_file,
+        h.consecutive_failures
     from prospectpro.webhook_types as t
     left join prospectpro.endpoints as e on t.webhook_type = e.webhook_type
     inner join prospectpro.endpoint_health as h on t.webhook_type = h.webhook_type
-    where coalesce(e.enabled, true)
+    where coalesce(e.enabled, true);
+end
 $$;
 comment on function prospectpro._endpoint_config() is
 'Internal: the effective, enabled delivery configuration of each webhook type, secrets and breaker state included.';
@@ -165,10 +171,12 @@ create or replace function prospectpro._record_endpoint_outcomes(
     probe_intervals double precision[],
     last_errors text[]
 ) returns void
-language sql
+language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+-- PL/pgSQL, for a plan kept for the session (see _endpoint_config).
+begin
     -- Row locks serialise concurrent rounds; each adds to the latest count.
     with outcome as (
         select
@@ -215,7 +223,8 @@ as $$
         reason = n.reason,
         updated_at = clock_timestamp()
     from outcome as n
-    where h.webhook_type = n.webhook_type
+    where h.webhook_type = n.webhook_type;
+end
 $$;
 
 create or replace function prospectpro.enable_endpoint(webhook_type text)
@@ -349,14 +358,16 @@ comment on function prospectpro._round_costs() is
 
 create or replace function prospectpro.next_due_in()
 returns double precision
-language sql
+language plpgsql
 stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+-- PL/pgSQL, for a plan kept for the session (see _endpoint_config).
+begin
     -- An open breaker holds its events back until its next probe.
     -- (greatest() ignores nulls: with nothing waiting the answer must be null.)
-    select case when due is not null then greatest(due, 0) end
+    return (select case when due is not null then greatest(due, 0) end
     from (
         select extract(epoch from min(
             case when c.breaker_state = 'open'
@@ -370,7 +381,8 @@ as $$
             o.status = 'pending'
             and c.url is not null
             and c.breaker_state <> 'disabled'
-    ) as next_event
+    ) as next_event);
+end
 $$;
 comment on function prospectpro.next_due_in() is
 'Seconds until the next deliverable event falls due (0 if one is due now, null if none waits).';

@@ -173,9 +173,18 @@ def _update_breakers(plpy, config: dict, events: list, outcomes: list) -> None:
             t["failed"] += 1
             t["gone"] |= outcome.http_status == GONE
             t["error"] = _redact(outcome.error, config[event["webhook_type"]])
-    if not tally:
+    # A closed breaker with no failures counted stays as it is after successes:
+    # not writing it spares each round an update of a row every round shares
+    # (4 workers' rounds queued on it). Its updated_at is its last change.
+    types = [
+        t
+        for t, n in tally.items()
+        if n["failed"]
+        or config[t]["breaker_state"] != "closed"
+        or config[t]["consecutive_failures"]
+    ]
+    if not types:
         return
-    types = list(tally)
     plans.run(
         plpy,
         "select prospectpro._record_endpoint_outcomes($1, $2, $3, $4, $5, $6, $7)",

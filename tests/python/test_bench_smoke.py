@@ -43,7 +43,7 @@ def test_helpers():
     assert samples == {"a": [1.0] * 3, "b": [2.0, 3.0] * 3}
     lines = table([Result("one", "1 x", ">= 1", True), Result("two", "0 x", ">= 1", False)])
     assert lines.splitlines()[2].split() == ["one", "1", "x", ">=", "1", "pass"]
-    assert lines.splitlines()[3].endswith("FAIL")
+    assert lines.splitlines()[3].endswith("miss")
 
 
 def test_latency_benchmark_quick(cluster):

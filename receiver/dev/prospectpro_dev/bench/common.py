@@ -91,7 +91,7 @@ class Result:
 
     @property
     def verdict(self) -> str:
-        return {True: "pass", False: "FAIL", None: "-"}[self.passed]
+        return {True: "pass", False: "miss", None: "-"}[self.passed]
 
 
 def table(results: list[Result]) -> str:
