@@ -28,17 +28,17 @@ $$;
 comment on function prospectpro._webhook_type_list() is
 'Internal: the webhook types, comma-separated, for error hints.';
 
--- Wake a sleeping worker. Only the first transaction to queue events after a
--- worker armed the wakeup sends a NOTIFY (which serialises commits); while the
--- workers are busy, or another writer is about to wake them, none is sent.
+-- Wake a sleeping worker. A worker arms the wakeup before it sleeps and
+-- disarms it once awake; writers only read the flag, so none waits on
+-- another for it. Only transactions that queue events while a worker sleeps
+-- send a NOTIFY (which serialises commits); under steady load the workers do
+-- not sleep, and writers send none.
 create or replace function prospectpro._notify_outbox() returns trigger
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    perform 1 from prospectpro.delivery_wakeup where armed for update skip locked;
-    if found then
-        update prospectpro.delivery_wakeup set armed = false;
+    if exists (select from prospectpro.delivery_wakeup where armed) then
         perform pg_notify('prospectpro_outbox', '');
     end if;
     return null;
@@ -53,7 +53,17 @@ as $$
     update prospectpro.delivery_wakeup set armed = true where not armed
 $$;
 comment on function prospectpro.arm_wakeup() is
-'Called by a worker about to sleep: the next transaction that queues events will NOTIFY it.';
+'Called by a worker about to sleep: transactions that queue events will NOTIFY until a worker disarms it.';
+
+create or replace function prospectpro.disarm_wakeup() returns void
+language sql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+    update prospectpro.delivery_wakeup set armed = false where armed
+$$;
+comment on function prospectpro.disarm_wakeup() is
+'Called by a worker once awake: transactions that queue events stop sending NOTIFYs.';
 
 create or replace trigger _900_notify_outbox
 after insert on prospectpro.outbox
@@ -114,17 +124,21 @@ returns table (
     breaker_state text,
     probe_due boolean,
     next_probe_at timestamptz,
-    ca_file text
+    ca_file text,
+    consecutive_failures integer
 )
-language sql
+language plpgsql
 stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+-- PL/pgSQL keeps the query's plan for the session; a SQL function's body is
+-- planned again at every call (every delivery round calls this).
+begin
     -- The endpoints table wins; the seed's database settings are the fallback
     -- (an invalid URL there leaves the type unconfigured).
-    select
-        t.webhook_type,
+    return query select
+        t.webhook_type::text,
         coalesce(e.url, prospectpro._setting_url(t.webhook_type)),
         coalesce(e.token, nullif(current_setting('app.webhook_token', true), '')),
         e.signing_secret,
@@ -137,11 +151,13 @@ as $$
         h.state,
         h.state = 'open' and h.next_probe_at <= clock_timestamp(),
         h.next_probe_at,
-        e.ca_file
+        e.ca_file,
+        h.consecutive_failures
     from prospectpro.webhook_types as t
     left join prospectpro.endpoints as e on t.webhook_type = e.webhook_type
     inner join prospectpro.endpoint_health as h on t.webhook_type = h.webhook_type
-    where coalesce(e.enabled, true)
+    where coalesce(e.enabled, true);
+end
 $$;
 comment on function prospectpro._endpoint_config() is
 'Internal: the effective, enabled delivery configuration of each webhook type, secrets and breaker state included.';
@@ -155,10 +171,12 @@ create or replace function prospectpro._record_endpoint_outcomes(
     probe_intervals double precision[],
     last_errors text[]
 ) returns void
-language sql
+language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+-- PL/pgSQL, for a plan kept for the session (see _endpoint_config).
+begin
     -- Row locks serialise concurrent rounds; each adds to the latest count.
     with outcome as (
         select
@@ -205,7 +223,8 @@ as $$
         reason = n.reason,
         updated_at = clock_timestamp()
     from outcome as n
-    where h.webhook_type = n.webhook_type
+    where h.webhook_type = n.webhook_type;
+end
 $$;
 
 create or replace function prospectpro.enable_endpoint(webhook_type text)
@@ -323,16 +342,32 @@ $python$;
 comment on function prospectpro.deliver_due(integer) is
 'Run one delivery round: claim up to max_events due events, POST them concurrently, record every attempt and schedule retries. Returns the number of events attempted.';
 
+create or replace function prospectpro._round_costs()
+returns jsonb
+language plpython3u
+security definer
+set search_path = pg_catalog, pg_temp
+as $python$
+#PROSPECTPRO_IMPORT
+import json
+from prospectpro_pl import delivery
+return json.dumps(delivery.costs)
+$python$;
+comment on function prospectpro._round_costs() is
+'Internal: what this session''s delivery rounds cost so far: rounds, events attempted, and the backend''s CPU seconds per phase (claim, sign, send, record).';
+
 create or replace function prospectpro.next_due_in()
 returns double precision
-language sql
+language plpgsql
 stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+-- PL/pgSQL, for a plan kept for the session (see _endpoint_config).
+begin
     -- An open breaker holds its events back until its next probe.
     -- (greatest() ignores nulls: with nothing waiting the answer must be null.)
-    select case when due is not null then greatest(due, 0) end
+    return (select case when due is not null then greatest(due, 0) end
     from (
         select extract(epoch from min(
             case when c.breaker_state = 'open'
@@ -346,7 +381,8 @@ as $$
             o.status = 'pending'
             and c.url is not null
             and c.breaker_state <> 'disabled'
-    ) as next_event
+    ) as next_event);
+end
 $$;
 comment on function prospectpro.next_due_in() is
 'Seconds until the next deliverable event falls due (0 if one is due now, null if none waits).';

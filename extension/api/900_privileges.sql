@@ -16,6 +16,7 @@ to prospectpro_writer;
 
 grant execute on function
 prospectpro.deliver_due(integer), prospectpro.next_due_in(), prospectpro.arm_wakeup(),
+prospectpro.disarm_wakeup(), prospectpro._round_costs(),
 prospectpro._delivery_deadline(double precision),
 prospectpro._delivery_pause(timestamptz, integer, integer)
 to prospectpro_worker;

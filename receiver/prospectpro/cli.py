@@ -34,6 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--idle", type=float, default=1.0, help="longest sleep between rounds, in seconds"
     )
+    worker.add_argument(
+        "--gather",
+        type=float,
+        default=5.0,
+        help="while events keep coming, least time between the starts of two rounds, in ms"
+        " (default 5)",
+    )
     serve = commands.add_parser(
         "serve", help="run the receiver (the webhook endpoints, /health and /metrics)"
     )
@@ -75,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         _require(args, parser, "database_url")
         from . import worker
 
-        return worker.run(args.database_url, args.batch, args.idle)
+        return worker.run(args.database_url, args.batch, args.idle, args.gather / 1000)
     if args.command == "selftest":
         for name in ("database_url", "base_url", "token"):
             _require(args, parser, name)

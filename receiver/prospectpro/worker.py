@@ -1,15 +1,20 @@
 """The delivery worker: runs prospectpro.deliver_due() when woken or due.
 
-It LISTENs on the outbox channel: before sleeping it arms the wakeup
-(prospectpro.arm_wakeup), so the next transaction that queues events sends a
-NOTIFY and the event is sent within milliseconds; busy workers cost writers no
-NOTIFY at all. Otherwise it sleeps until the next retry falls due. All
-delivery logic is in the database; any number of workers may run against
-one database (claims use FOR UPDATE SKIP LOCKED).
+While rounds find several events each (they arrive faster than rounds run),
+it runs a round every GATHER seconds at most, each taking what arrived while
+the previous one was in flight: under steady load rounds are few and full,
+and writers send no NOTIFY at all. Otherwise it LISTENs: before sleeping it
+arms the wakeup (prospectpro.arm_wakeup), so transactions that queue events
+send a NOTIFY and the event is sent within milliseconds; once awake it
+disarms it (prospectpro.disarm_wakeup). Writers only read the flag, so no
+writer waits on another for it. With nothing due it sleeps until the next
+retry falls due. All delivery logic is in the database; any number of
+workers may run against one database (claims use FOR UPDATE SKIP LOCKED).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import time
@@ -17,6 +22,8 @@ import time
 import psycopg
 
 CHANNEL = "prospectpro_outbox"
+# As its database session shows in pg_stat_activity, unless the URL names another.
+APPLICATION_NAME = "prospectpro worker"
 # How long a sleeping worker waits between checks of its stop flag.
 STOP_CHECK = 0.5
 # After arming the wakeup, look for due events this many times, this often.
@@ -24,15 +31,20 @@ CATCHUP_POLLS = 5
 CATCHUP_SLICE = 0.005
 # Events due but held back by an earlier one of their ordering key.
 BLOCKED_RETRY = 0.05
+# While rounds find events: the least time between the starts of two rounds.
+GATHER = 0.005
 
 log = logging.getLogger("prospectpro.worker")
 
 
 class Worker:
-    def __init__(self, dsn: str, batch: int = 100, idle: float = 1.0) -> None:
+    def __init__(
+        self, dsn: str, batch: int = 100, idle: float = 1.0, gather: float = GATHER
+    ) -> None:
         self.dsn = dsn
         self.batch = batch
         self.idle = idle
+        self.gather = gather
         self.stopping = False
         self.delivered = 0
 
@@ -44,11 +56,14 @@ class Worker:
         backoff = 0.5
         while not self.stopping:
             try:
-                with psycopg.connect(self.dsn, autocommit=True) as conn:
+                with psycopg.connect(
+                    self.dsn, autocommit=True, fallback_application_name=APPLICATION_NAME
+                ) as conn:
                     conn.execute(f"listen {CHANNEL}")
                     log.info("worker listening on %s", CHANNEL)
                     backoff = 0.5
                     self._loop(conn)
+                    self._log_costs(conn)
             except psycopg.OperationalError as exc:
                 log.warning("database unavailable (%s); retrying in %.1f s", exc, backoff)
                 self._sleep(backoff)
@@ -56,19 +71,40 @@ class Worker:
 
     def _loop(self, conn: psycopg.Connection) -> None:
         while not self.stopping:
+            started = time.monotonic()
             attempted = conn.execute(
                 "select prospectpro.deliver_due(%s)", (self.batch,)
             ).fetchone()[0]
             self.delivered += attempted
             if attempted >= self.batch:
                 continue  # more may be due right now
-            # Ask the next writer for a NOTIFY, then look once more: events
+            if attempted > 1:
+                # Events arrive faster than rounds run: gather what comes meanwhile
+                # for the next round rather than ask writers for a NOTIFY.
+                time.sleep(max(0.0, started + self.gather - time.monotonic()))
+                continue
+            # Ask the next writers for a NOTIFY, then look once more: events
             # committed meanwhile would otherwise wait for the next writer.
             conn.execute("select prospectpro.arm_wakeup()")
             due_in = self._due_in(conn)
-            if due_in == 0 and attempted == 0:
+            if due_in == 0:
                 due_in = BLOCKED_RETRY  # due but held back (ordering): do not spin
             self._wait(conn, self.idle if due_in is None else min(due_in, self.idle))
+            # Awake: no more NOTIFYs until a worker sleeps again; drop those queued.
+            conn.execute("select prospectpro.disarm_wakeup()")
+            for _ in conn.notifies(timeout=0):
+                pass
+
+    @staticmethod
+    def _log_costs(conn: psycopg.Connection) -> None:
+        """What this session's rounds cost the database server, per event and phase."""
+        costs = conn.execute("select prospectpro._round_costs()").fetchone()[0]
+        events = costs["events"] or 1
+        phases = ", ".join(
+            f"{phase} {costs[phase] * 1e6 / events:.0f}"
+            for phase in ("claim", "sign", "send", "record")
+        )
+        log.info("round costs %s; backend CPU µs per event: %s", json.dumps(costs), phases)
 
     @staticmethod
     def _due_in(conn: psycopg.Connection) -> float | None:
@@ -102,8 +138,8 @@ class Worker:
             time.sleep(min(STOP_CHECK, deadline - time.monotonic()))
 
 
-def run(dsn: str, batch: int, idle: float) -> int:
-    worker = Worker(dsn, batch, idle)
+def run(dsn: str, batch: int, idle: float, gather: float = GATHER) -> int:
+    worker = Worker(dsn, batch, idle, gather)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
     worker.run()

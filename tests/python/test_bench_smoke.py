@@ -1,12 +1,13 @@
 """Smoke test of the benchmark suite (make bench): its fast sink and its
-helpers, and the latency and nginx benchmarks in --quick mode on the test cluster."""
+helpers, and the latency, nginx and sustained benchmarks in --quick mode on the
+test cluster."""
 
 from __future__ import annotations
 
 import asyncio
 
 import httpx
-from prospectpro_dev.bench import latency, nginx
+from prospectpro_dev.bench import latency, nginx, sustained
 from prospectpro_dev.bench.common import Bench, Result, alternate, percentile, table
 from prospectpro_dev.bench.fastsink import FastSink, capacity
 
@@ -43,11 +44,12 @@ def test_helpers():
     assert samples == {"a": [1.0] * 3, "b": [2.0, 3.0] * 3}
     lines = table([Result("one", "1 x", ">= 1", True), Result("two", "0 x", ">= 1", False)])
     assert lines.splitlines()[2].split() == ["one", "1", "x", ">=", "1", "pass"]
-    assert lines.splitlines()[3].endswith("FAIL")
+    assert lines.splitlines()[3].endswith("miss")
 
 
 def test_latency_benchmark_quick(cluster):
-    (result,) = latency.run(Bench(cluster, quick=True, profile=False))
+    result, faster = latency.run(Bench(cluster, quick=True, profile=False))
+    assert faster.data["events"] == 1000 * 5 and faster.data["rate"] == 1000
     data = result.data
     assert data["events"] == latency.RATE * 5  # every one arrived, or run() raises
     assert 150 < data["emitted_per_second"] < 250
@@ -60,3 +62,16 @@ def test_nginx_benchmark_quick(cluster):
     (result,) = nginx.run(Bench(cluster, quick=True, profile=False))
     assert [r["complete"] for r in result.data["runs"]] == [True]  # all logged, none failed
     assert 0 < result.data["connections"] <= 16  # kept alive across rounds
+
+
+def test_sustained_benchmark_quick(cluster):
+    capture, *delivering = sustained.run(Bench(cluster, quick=True, profile=False))
+    assert 0 < capture.data["tps"]["capture"][0] < capture.data["tps"]["plain"][0] * 1.5
+    assert [len(r.data["runs"]) for r in delivering] == [2] * len(sustained.WORKERS)
+    for result in delivering:
+        for run in result.data["runs"]:
+            # every event arrived (run() waits for them) and each round timed its phases
+            assert run["events"] >= run["transactions"] > 0
+            assert run["costs"]["events"] >= run["transactions"]
+            assert all(run["costs"][phase] > 0 for phase in sustained.PHASES)
+        assert set(result.data["cpu_us_per_event"]) == {"capture", *sustained.PHASES, "other"}

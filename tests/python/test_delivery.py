@@ -206,7 +206,7 @@ def test_two_workers_deliver_1000_events_once_each(db, sink, start_worker):
     assert counts == (1000, 1000)
 
 
-def test_one_notification_per_transaction_and_only_to_wake_a_worker(dsn, db):
+def test_one_notification_per_transaction_and_only_while_a_worker_sleeps(dsn, db):
     with psycopg.connect(dsn, autocommit=True) as listener:
         listener.execute("listen prospectpro_outbox")
 
@@ -222,10 +222,26 @@ def test_one_notification_per_transaction_and_only_to_wake_a_worker(dsn, db):
                 emit(db, 50)
         assert notifications() == 1  # three statements, one transaction, one NOTIFY
         emit(db, 10)
+        assert notifications() == 1  # until the worker says it is awake
+        listener.execute("select prospectpro.disarm_wakeup()")
+        emit(db, 10)
         assert notifications() == 0  # the worker is awake: writers send none
         listener.execute("select prospectpro.arm_wakeup()")
         emit(db, 10)
         assert notifications() == 1
+
+
+def test_rounds_add_their_cpu_by_phase_to_the_sessions_costs(db, sink):
+    configure(db, sink.url)
+    emit(db, 30)
+    assert deliver(db) == 30
+    assert deliver(db) == 0  # an empty round is a round, with its claim
+    costs = db.execute("select prospectpro._round_costs()").fetchone()[0]
+    assert (costs["rounds"], costs["events"]) == (2, 30)
+    assert all(costs[phase] > 0 for phase in ("claim", "sign", "send", "record"))
+    # per session: another session's rounds are its own
+    with psycopg.connect(db.info.dsn, autocommit=True) as other:
+        assert other.execute("select prospectpro._round_costs()").fetchone()[0]["rounds"] == 0
 
 
 def test_a_rolled_back_event_never_existed(db):

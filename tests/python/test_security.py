@@ -50,8 +50,8 @@ EXECUTE_GRANTS = {
     "prospectpro_reader": {"_campaign_spend", "_campaign_leads", "_url_problem", "_setting_url"},
     "prospectpro_writer": {"apply_enrichment", "apply_enrichment_batch", "set_campaign_status"},
     "prospectpro_worker": {
-        "deliver_due", "next_due_in", "arm_wakeup", "run_delivery", "_delivery_deadline",
-        "_delivery_pause",
+        "deliver_due", "next_due_in", "arm_wakeup", "disarm_wakeup", "run_delivery",
+        "_delivery_deadline", "_delivery_pause", "_round_costs",
     },
     "prospectpro_admin": {
         "configure_endpoint", "enable_endpoint", "redeliver", "schedule_delivery",

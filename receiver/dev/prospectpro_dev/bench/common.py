@@ -91,7 +91,7 @@ class Result:
 
     @property
     def verdict(self) -> str:
-        return {True: "pass", False: "FAIL", None: "-"}[self.passed]
+        return {True: "pass", False: "miss", None: "-"}[self.passed]
 
 
 def table(results: list[Result]) -> str:
@@ -138,6 +138,15 @@ def vm_hwm_mb(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for process {pid}")
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    return [
+        int(entry)
+        for entry in os.listdir("/proc")
+        if entry.isdigit() and (_stat(int(entry)) or [None, None])[1] == str(pid)
+    ]
+
+
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -150,7 +159,7 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
-def _cpu(pids: list[int]) -> float:
+def cpu_seconds(pids: list[int]) -> float:
     """CPU seconds (user + system) the processes and their exited children used so far."""
     fields = [f for f in map(_stat, pids) if f]
     return sum(int(f[11]) + int(f[12]) + int(f[13]) + int(f[14]) for f in fields) / TICKS
@@ -179,12 +188,7 @@ class Bench:
     def postgres_pids(self) -> list[int]:
         """The postmaster and its children (backends, walwriter, checkpointer...)."""
         postmaster = int((self.cluster.data / "postmaster.pid").read_text().split()[0])
-        children = [
-            int(entry)
-            for entry in os.listdir("/proc")
-            if entry.isdigit() and (_stat(int(entry)) or [None, None])[1] == str(postmaster)
-        ]
-        return [postmaster, *children]
+        return [postmaster, *children(postmaster)]
 
     @contextlib.contextmanager
     def observe(self, dsn: str, title: str, **groups: list[int]) -> Iterator[Usage]:
@@ -195,8 +199,8 @@ class Bench:
 
         def cpu() -> dict[str, float]:
             # Backends that exit meanwhile count in the postmaster's children times.
-            return {"postgres": _cpu(self.postgres_pids())} | {
-                name: _cpu(pids) for name, pids in groups.items()
+            return {"postgres": cpu_seconds(self.postgres_pids())} | {
+                name: cpu_seconds(pids) for name, pids in groups.items()
             }
 
         def wal() -> dict[str, float]:

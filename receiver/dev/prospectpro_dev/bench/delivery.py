@@ -23,6 +23,8 @@ from prospectpro.webhook_logs
 """
 CONFIGS = [(1, 100), (1, 500), (4, 100), (4, 500)]
 TARGET = 3000
+# Per (workers, batch): one worker with batches of 500 is held to more.
+TARGETS = {(1, 500): 10_000}
 
 
 def configure(dsn: str, sink: FastSink) -> None:
@@ -106,10 +108,11 @@ def summarise(workers: int, batch: int, events: int, runs: list[dict]) -> Result
     )
     connections = max(r["max_connections"] for r in runs)
     logged = "all logged" if complete else "LOG/SINK MISMATCH"
+    target = TARGETS.get((workers, batch), TARGET)
     return Result(
         f"delivery, {workers} worker(s), batch {batch}",
         f"{rate:,.0f} webhooks/s; {logged}; max {connections} conns",
-        f">= {TARGET:,}/s",
-        rate >= TARGET and complete,
+        f">= {target:,}/s",
+        rate >= target and complete,
         {"workers": workers, "batch": batch, "events": events, "runs": runs},
     )

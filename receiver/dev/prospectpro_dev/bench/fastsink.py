@@ -3,8 +3,8 @@
     python -m prospectpro_dev.bench.fastsink [--port 0]    prints its URL, then serves
 
 Every request is answered 200 at once, over keep-alive connections, and
-recorded: its arrival time and the number after ``"n":`` in its body (the
-benchmarks number their events). prospectpro_dev.sink.Sink, the scripted
+recorded: its arrival time and the number after ``"n":`` (or ``"lead_id":``)
+in its body (the benchmarks number their events). prospectpro_dev.sink.Sink, the scripted
 server of the tests and faults (h11 framing, a script per request), answered
 about 9,000 requests/s on the 2-core build machine with 16 pipelining clients,
 this one about 140,000: the delivery figures must not measure the sink.
@@ -36,7 +36,7 @@ OK = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r
 HEAD_END = b"\r\n\r\n"
 CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d+)")
 CLOSE = re.compile(rb"(?im)^connection:[ \t]*close")
-NUMBER = re.compile(rb'"n": ?(\d+)')
+NUMBER = re.compile(rb'"(?:n|lead_id)": ?(\d+)')
 
 
 class State:
