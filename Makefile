@@ -52,6 +52,8 @@ export PG_CONFIG PG_BIN
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
+else ifneq ($(filter-out deps venv test-matrix old-versions,$(or $(MAKECMDGOALS),all)),)
+$(error $(PG_CONFIG) not found: run `make deps PG=$(PG)` first)
 endif
 
 # Where the server finds the PL/Python package: one directory per version.

@@ -135,11 +135,16 @@ as $$
 -- PL/pgSQL keeps the query's plan for the session; a SQL function's body is
 -- planned again at every call (every delivery round calls this).
 begin
-    -- The endpoints table wins; the seed's database settings are the fallback
-    -- (an invalid URL there leaves the type unconfigured).
+    -- The endpoints table wins; the seed's database settings are the fallback.
+    -- An invalid URL leaves the type unconfigured, its events waiting: the
+    -- fallback's is checked only here, and an endpoint's may predate the checks
+    -- of configure_endpoint (1.0 admitted userinfo and fragments).
     return query select
         t.webhook_type::text,
-        coalesce(e.url, prospectpro._setting_url(t.webhook_type)),
+        case
+            when e.url is null then prospectpro._setting_url(t.webhook_type)
+            when prospectpro._url_problem(e.url) is null then e.url
+        end,
         coalesce(e.token, nullif(current_setting('app.webhook_token', true), '')),
         e.signing_secret,
         coalesce(e.retry_schedule, '{1,2,4,8,16}'),
@@ -381,6 +386,14 @@ begin
             o.status = 'pending'
             and c.url is not null
             and c.breaker_state <> 'disabled'
+            -- An event held back by an earlier one of its ordering key is due
+            -- when that one is done: the earlier one's time counts, not its own.
+            and (o.ordering_key is null or not exists (
+                select from prospectpro.outbox as earlier
+                where
+                    earlier.ordering_key = o.ordering_key
+                    and earlier.status = 'pending' and earlier.id < o.id
+            ))
     ) as next_event);
 end
 $$;
@@ -416,9 +429,14 @@ begin
     if clock_timestamp() >= deadline then
         return false;
     end if;
-    -- A round that took less than a full batch emptied the queue: poll.
+    -- A round that took less than a full batch emptied the queue: poll. One
+    -- that found nothing though an event is due (another round holds it) waits
+    -- 10 ms at least, instead of spinning.
     if attempted < max_events then
-        perform pg_sleep(least(coalesce(prospectpro.next_due_in(), 0.2), 0.2));
+        perform pg_sleep(
+            least(coalesce(prospectpro.next_due_in(), 0.2), 0.2)
+            + case when attempted = 0 then 0.01 else 0 end
+        );
     end if;
     return true;
 end

@@ -69,7 +69,10 @@ comment on view prospectpro.delivery_latency is
 create or replace view prospectpro.endpoint_status as
 select
     h.webhook_type,
-    coalesce(e.url, prospectpro._setting_url(h.webhook_type)) is not null as configured,
+    case
+        when e.url is not null then prospectpro._url_problem(e.url) is null
+        else prospectpro._setting_url(h.webhook_type) is not null
+    end as configured,
     coalesce(e.enabled, true) as enabled,
     coalesce(e.token, nullif(current_setting('app.webhook_token', true), ''))
     is not null as token_configured,
@@ -79,14 +82,16 @@ select
     h.reason,
     h.updated_at,
     h.opened_at,
-    -- Why the type counts as unconfigured though it has a URL (only the
-    -- fallback's can be invalid: configure_endpoint refuses invalid URLs).
+    -- Why the type counts as unconfigured though it has a URL: a fallback's
+    -- is never checked before, and an endpoint's may predate the checks of
+    -- configure_endpoint (1.0 admitted userinfo and fragments).
     case
-        when e.url is null
-            then
-                'app.' || h.webhook_type || '_webhook_url: ' || prospectpro._url_problem(
-                    nullif(current_setting('app.' || h.webhook_type || '_webhook_url', true), '')
-                )
+        when e.url is not null
+            then 'endpoints.url: ' || prospectpro._url_problem(e.url)
+        else
+            'app.' || h.webhook_type || '_webhook_url: ' || prospectpro._url_problem(
+                nullif(current_setting('app.' || h.webhook_type || '_webhook_url', true), '')
+            )
     end as config_error
 from prospectpro.endpoint_health as h
 left join prospectpro.endpoints as e on h.webhook_type = e.webhook_type;

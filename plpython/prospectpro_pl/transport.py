@@ -86,7 +86,11 @@ class _Connection:
         """An idle connection has nothing to read unless its peer closed it (or sent
         something unasked, a 408): either way it is not used again."""
         sock = self.writer.get_extra_info("socket")
-        return sock is not None and not select.select([sock], [], [], 0)[0]
+        if sock is None:
+            return False
+        readable = select.poll()  # not select.select(): a backend's fds pass 1024
+        readable.register(sock.fileno(), select.POLLIN)
+        return not readable.poll(0)
 
 
 @dataclass
@@ -156,8 +160,13 @@ def _tls_context(ca_file: str | None) -> ssl.SSLContext:
     """Certificates verified against ``ca_file`` alone when given, else the system's store."""
     try:
         return ssl.create_default_context(cafile=ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise _Failure(f"TLS: cannot load ca_file {ca_file}: {exc.strerror or exc}") from None
+    except (OSError, ssl.SSLError):
+        # Not why (missing, unreadable, not PEM): the server opens the path as
+        # its OS user, and the admin who names it should learn nothing more.
+        raise _Failure(
+            f"TLS: cannot load ca_file {ca_file}: not a PEM file of CA certificates"
+            " that the server can read"
+        ) from None
 
 
 def ca_file_problem(ca_file: str) -> str | None:

@@ -349,8 +349,7 @@ def endpoint_row(db, webhook_type, url):
 @pytest.mark.parametrize(
     ("poison", "error"),
     [
-        ("http://127.0.0.1:99999/x", "invalid URL: the port is not a number from 1 to 65535"),
-        ("http://[::1/x", "invalid URL: malformed URL: Invalid IPv6 URL"),
+        # (an endpoint whose URL does not parse is unconfigured instead: see below)
         ("http://bücher.invalid/ä", "DNS lookup failed for xn--bcher-kva.invalid: "),
         ("http://127.0.0.1:9/refused", "connection failed"),
     ],
@@ -435,3 +434,46 @@ def test_https_verifies_the_certificate_against_the_endpoints_ca_file(
     else:
         assert {logs(db, e)[0][3][: len(error)] for e in events} == {error}
         assert not server.received
+
+
+def test_an_event_held_back_by_its_ordering_key_is_due_when_the_earlier_one_is(db, sink):
+    """A worker sleeps until the earlier event's retry, not a spin of empty rounds."""
+    configure(db, sink.url, retry_schedule=[30, 30])
+    sink.answer(Answer(503))
+    first, later = (
+        db.execute(
+            "insert into prospectpro.outbox (webhook_type, payload, ordering_key)"
+            " values ('lead_enrichment', '{}', 'campaign:1') returning id"
+        ).fetchone()[0]
+        for _ in range(2)
+    )
+    assert deliver(db) == 1  # the first fails; the later one waits behind it
+    due_in = db.execute("select prospectpro.next_due_in()").fetchone()[0]
+    assert 25 < due_in <= 30
+    assert event(db, later)[:2] == ("pending", 0)
+    assert event(db, first)[:2] == ("pending", 1)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda url: url.replace("http://", "http://user:pw@") + "#frag",  # 1.0 admitted it
+        lambda url: "http://127.0.0.1:99999/x",
+        lambda url: "http://[::1/x",
+    ],
+)
+def test_an_endpoint_url_from_before_the_checks_leaves_its_type_waiting(db, sink, bad):
+    """1.0 admitted userinfo and fragments, and its check was a pattern: a row that
+    does not parse is a misconfiguration that endpoint_status names, and its events
+    wait instead of going dead."""
+    configure(db, sink.url)
+    db.execute("update prospectpro.endpoints set url = %s", (bad(sink.url),))
+    (event_id,) = emit(db)
+    assert deliver(db) == 0
+    assert event(db, event_id)[:2] == ("pending", 0)
+    assert not sink.received
+    configured, error = db.execute(
+        "select configured, config_error from prospectpro.endpoint_status"
+        " where webhook_type = 'lead_enrichment'"
+    ).fetchone()
+    assert not configured and error.startswith("endpoints.url: ")

@@ -63,7 +63,7 @@ select throws_like(
     $$select prospectpro.configure_endpoint(
         'cost_alert', 'https://example.com/x', ca_file => '/nonexistent/ca.pem'
     )$$,
-    'invalid ca_file: TLS: cannot load ca_file /nonexistent/ca.pem: No such file%',
+    'invalid ca_file: TLS: cannot load ca_file /nonexistent/ca.pem: not a PEM file%',
     'the error says why the ca_file cannot be loaded'
 );
 select is(
