@@ -41,7 +41,7 @@ def test_the_receiver_wheel_holds_the_service_and_no_tooling(tmp_path):
 def test_the_tooling_is_a_distribution_of_its_own(tmp_path):
     modules = _modules(_wheel(RECEIVER / "dev", tmp_path))
     assert modules >= TOOLING
-    assert not modules & SERVICE - {"cli"}
+    assert not modules & SERVICE
 
 
 def test_the_receiver_wheel_ships_the_contracts_as_in_the_tree(tmp_path):
