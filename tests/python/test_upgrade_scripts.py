@@ -1,9 +1,9 @@
 """The Makefile's upgrade scripts are direct: for each released version, the
 migrations from it to the current version in order, then extension/api/ once.
 
-Run on a copy of the build inputs with a fake release 1.2 added (so the repo
-itself never holds an invented release): the copy's control file says 1.2 and
-migrations/ gains a 1.1--1.2 step."""
+Run on a copy of the build inputs with a fake release 1.3 added (so the repo
+itself never holds an invented release): the copy's control file says 1.3 and
+migrations/ gains a 1.2--1.3 step."""
 
 from __future__ import annotations
 
@@ -51,36 +51,38 @@ def parts(script: Path) -> list[str]:
 
 
 def test_every_released_version_gets_a_direct_script_in_migration_order(tree):
-    assert current_version() == "1.1", "update this test's fake release"
-    release(tree, "1.1", "1.2")
+    assert current_version() == "1.2", "update this test's fake release"
+    release(tree, "1.2", "1.3")
     done = make(tree)
     assert done.returncode == 0, done.stderr
     built = sorted(p.name for p in tree.glob("prospectpro--*.sql"))
     assert built == [
-        "prospectpro--1.0--1.2.sql",
-        "prospectpro--1.1--1.2.sql",
-        "prospectpro--1.2.sql",
+        "prospectpro--1.0--1.3.sql",
+        "prospectpro--1.1--1.3.sql",
+        "prospectpro--1.2--1.3.sql",
+        "prospectpro--1.3.sql",
     ]
 
     api = [f"extension/api/{p.name}" for p in sorted((ROOT / "extension/api").glob("*.sql"))]
-    assert parts(tree / "prospectpro--1.0--1.2.sql") == [
+    assert parts(tree / "prospectpro--1.0--1.3.sql") == [
         "migrations/prospectpro--1.0--1.1.sql",
         "migrations/prospectpro--1.1--1.2.sql",
+        "migrations/prospectpro--1.2--1.3.sql",
         *api,
     ]
-    assert parts(tree / "prospectpro--1.1--1.2.sql") == [
-        "migrations/prospectpro--1.1--1.2.sql",
+    assert parts(tree / "prospectpro--1.2--1.3.sql") == [
+        "migrations/prospectpro--1.2--1.3.sql",
         *api,
     ]
     # The fresh install has the schema parts and no migration.
-    fresh = parts(tree / "prospectpro--1.2.sql")
+    fresh = parts(tree / "prospectpro--1.3.sql")
     assert fresh == api
 
 
 def test_a_gap_in_the_migrations_stops_the_build(tree):
-    release(tree, "1.1", "1.2")
     release(tree, "1.2", "1.3")
-    (tree / "migrations/prospectpro--1.1--1.2.sql").unlink()
+    release(tree, "1.3", "1.4")
+    (tree / "migrations/prospectpro--1.2--1.3.sql").unlink()
     done = make(tree)
     assert done.returncode != 0
-    assert "needs exactly one prospectpro--1.1--*.sql on the way to 1.3" in done.stderr
+    assert "needs exactly one prospectpro--1.2--*.sql on the way to 1.4" in done.stderr

@@ -9,7 +9,7 @@ select is(
         select extversion from pg_extension
         where extname = 'prospectpro'
     ),
-    '1.1', 'extension version 1.1 is installed'
+    '1.2', 'extension version 1.2 is installed'
 );
 select tables_are(
     'prospectpro',

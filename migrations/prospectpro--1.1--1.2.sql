@@ -1,0 +1,3 @@
+-- ProspectPro 1.1 -> 1.2: the schema changes of release 1.2, each under the
+-- heading of what it is for. Functions, triggers, views and grants follow from
+-- extension/api/ (see README.md in this folder).
