@@ -124,8 +124,7 @@ returns table (
     breaker_state text,
     probe_due boolean,
     next_probe_at timestamptz,
-    ca_file text,
-    consecutive_failures integer
+    ca_file text
 )
 language plpgsql
 stable
@@ -156,8 +155,7 @@ begin
         h.state,
         h.state = 'open' and h.next_probe_at <= clock_timestamp(),
         h.next_probe_at,
-        e.ca_file,
-        h.consecutive_failures
+        e.ca_file
     from prospectpro.webhook_types as t
     left join prospectpro.endpoints as e on t.webhook_type = e.webhook_type
     inner join prospectpro.endpoint_health as h on t.webhook_type = h.webhook_type
@@ -182,7 +180,8 @@ set search_path = pg_catalog, pg_temp
 as $$
 -- PL/pgSQL, for a plan kept for the session (see _endpoint_config).
 begin
-    -- Row locks serialise concurrent rounds; each adds to the latest count.
+    -- Row locks serialise concurrent rounds that change a breaker; each adds
+    -- to the latest count.
     with outcome as (
         select
             h.webhook_type,
@@ -207,6 +206,12 @@ begin
             webhook_types, successes, failures, gone, thresholds, probe_intervals, last_errors
         ) as o (webhook_type, ok, failed, gone, threshold, probe_interval, last_error)
             on h.webhook_type = o.webhook_type
+        -- Successes to a closed breaker with no failures counted change
+        -- nothing: that row is neither locked nor written, so rounds of
+        -- successes do not queue on it. Judged on the latest committed row
+        -- (a failure counted since the round read its configuration is
+        -- reset), and again on the newer row after waiting for its lock.
+        where o.failed > 0 or o.gone or h.state <> 'closed' or h.consecutive_failures <> 0
         for update of h
     )
 

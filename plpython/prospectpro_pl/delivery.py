@@ -173,16 +173,10 @@ def _update_breakers(plpy, config: dict, events: list, outcomes: list) -> None:
             t["failed"] += 1
             t["gone"] |= outcome.http_status == GONE
             t["error"] = _redact(outcome.error, config[event["webhook_type"]])
-    # A closed breaker with no failures counted stays as it is after successes:
-    # not writing it spares each round an update of a row every round shares
-    # (4 workers' rounds queued on it). Its updated_at is its last change.
-    types = [
-        t
-        for t, n in tally.items()
-        if n["failed"]
-        or config[t]["breaker_state"] != "closed"
-        or config[t]["consecutive_failures"]
-    ]
+    # Every type is passed: whether its row needs a write is judged there, on
+    # the latest committed row, not on the configuration this round read
+    # before sending (another round may have counted failures since).
+    types = list(tally)
     if not types:
         return
     plans.run(
