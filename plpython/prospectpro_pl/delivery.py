@@ -137,6 +137,8 @@ def deliver_due(plpy, max_events: int) -> int:
         )
     if _transport is None:
         _transport = Transport()
+    # A pool whose endpoint was reconfigured, or whose CA file changed, goes.
+    _transport.retain((c["url"], c["ca_file"], c["max_connections"]) for c in config.values())
     signed = time.thread_time()
     outcomes = _transport.post_all(requests, START_WITHIN)
     sent = time.thread_time()
