@@ -5,5 +5,6 @@
 -- Issue 23, breaker under concurrency: _record_endpoint_outcomes() judges on
 -- the latest row whether a round's successes change a breaker, so delivery
 -- rounds no longer read consecutive_failures from _endpoint_config(), whose
--- result type loses that column (extension/api/ creates it again).
-drop function prospectpro._endpoint_config();
+-- result type loses that column (extension/api/ creates it again). If exists:
+-- from 1.0, the 1.0 -> 1.1 migration has dropped it already.
+drop function if exists prospectpro._endpoint_config();

@@ -196,7 +196,7 @@ class Row:
     p99_ms: float
     events: int
     depth_max: int
-    prune_s: float | None
+    prune_s: float | None = None  # of the prune that ran during the interval
 
     HEADER = (
         "| minute | worker backend RSS / private MB | receiver RSS MB | outbox + attempts MB"
@@ -260,6 +260,7 @@ class Pruner:
 
 @contextlib.contextmanager
 def _autovacuum_naptime(dsn: str, seconds: float):
+    """The cluster's autovacuum_naptime for the block (ALTER SYSTEM), then its default."""
     with connect(dsn) as conn:
         conn.execute(f"alter system set autovacuum_naptime = '{max(1, round(seconds))}s'")
         conn.execute("select pg_reload_conf()")
@@ -299,34 +300,22 @@ def run(bench: Bench) -> list[Result]:
             pruner = Pruner(dsn, interval / 2)
             load.start()
             started = time.monotonic()
-            for k in range(1, ROWS + 1):
-                depths = []
-                while (left := started + k * interval - time.monotonic()) > 0:
+            try:
+                for k in range(1, ROWS + 1):
+                    depths = []
+                    while (left := started + k * interval - time.monotonic()) > 0:
+                        depths.append(scalar(conn, PENDING_SQL))
+                        time.sleep(min(1.0, left))
                     depths.append(scalar(conn, PENDING_SQL))
-                    time.sleep(min(1.0, left))
-                depths.append(scalar(conn, PENDING_SQL))
-                httpx.get(base + "/metrics", timeout=10).raise_for_status()  # as scraped
-                took = latencies.take()
-                tables, indexes = conn.execute(SIZES_SQL).fetchone()
-                rows.append(
-                    Row(
-                        minute=round(k * interval / 60, 2),
-                        backend_rss_mb=max(status_mb(p, "VmRSS") for p in backends),
-                        backend_private_mb=max(status_mb(p, "RssAnon") for p in backends),
-                        receiver_rss_mb=status_mb(receiver.pid, "VmRSS"),
-                        tables_mb=tables,
-                        indexes_mb=indexes,
-                        p50_ms=percentile(took, 50) if took else float("nan"),
-                        p99_ms=percentile(took, 99) if took else float("nan"),
-                        events=len(took),
-                        depth_max=max(depths),
-                        prune_s=pruner.seconds,
-                    )
-                )
-                step(f"  {rows[-1].markdown()}")
-                if not pruner.start():
-                    step("  the last prune still runs: this cycle is skipped")
-            load.stop()
+                    httpx.get(base + "/metrics", timeout=10).raise_for_status()  # as scraped
+                    minute = round(k * interval / 60, 2)
+                    rows.append(_row(minute, conn, backends, receiver.pid, latencies, depths))
+                    rows[-1].prune_s = pruner.seconds
+                    step(f"  {rows[-1].markdown()}")
+                    if not pruner.start():
+                        step("  the last prune still runs: this cycle is skipped")
+            finally:
+                load.stop()
             step(f"soak: {load.leads:,} leads; draining")
             lost = _drain(conn, load, latencies)
             pruner.join()
@@ -335,7 +324,32 @@ def run(bench: Bench) -> list[Result]:
     return [_summarise(minutes, rows, load, lost, latencies.duplicates, acked, lifecycle)]
 
 
-def _drain(conn, load: Load, latencies: Latencies) -> dict:
+def _row(
+    minute: float,
+    conn: psycopg.Connection,
+    backends: list[int],
+    receiver: int,
+    latencies: Latencies,
+    depths: list[int],
+) -> Row:
+    """The interval's row, but for its prune's time."""
+    took = latencies.take()
+    tables, indexes = conn.execute(SIZES_SQL).fetchone()
+    return Row(
+        minute=minute,
+        backend_rss_mb=max(status_mb(p, "VmRSS") for p in backends),
+        backend_private_mb=max(status_mb(p, "RssAnon") for p in backends),
+        receiver_rss_mb=status_mb(receiver, "VmRSS"),
+        tables_mb=tables,
+        indexes_mb=indexes,
+        p50_ms=percentile(took, 50) if took else float("nan"),
+        p99_ms=percentile(took, 99) if took else float("nan"),
+        events=len(took),
+        depth_max=max(depths),
+    )
+
+
+def _drain(conn: psycopg.Connection, load: Load, latencies: Latencies) -> dict:
     """Wait for the last events; what was lost, if anything."""
 
     def drained() -> bool:
