@@ -391,5 +391,10 @@ def _summarise(
         f" load late by up to {load.late * 1000:.0f} ms",
         f"flat from row 2, p99 <= {TARGET_P99:g} ms, nothing lost",
         all(flatness.values()) and p99 <= TARGET_P99 and nothing_lost,
-        {"rows": [asdict(r) for r in rows], "lost": lost},
+        {
+            "rows": [asdict(r) for r in rows],
+            "lost": lost,
+            "lifecycle": {"events": lifecycle, "acknowledged": acked},
+            "duplicates": duplicates,
+        },
     )
