@@ -32,9 +32,10 @@ from prospectpro._partitioned_tables() as t
 inner join pg_catalog.pg_inherits as i
     on i.inhparent = pg_catalog.to_regclass('prospectpro.' || t.table_name)
 inner join pg_catalog.pg_class as c on i.inhrelid = c.oid
-cross join lateral (
-    select pg_catalog.pg_get_expr(c.relpartbound, c.oid) as bound
-) as b
+cross join
+    lateral (
+        select pg_catalog.pg_get_expr(c.relpartbound, c.oid) as bound
+    ) as b
 left join lateral (
     -- FROM (MINVALUE) reads as a null lower bound: from the start of time.
     select pg_catalog.regexp_match(
@@ -84,6 +85,7 @@ declare
     settings prospectpro.partition_settings;
     t record;
     lower_bound timestamptz;
+    upper_bound timestamptz;
     made integer := 0;
 begin
     select * into strict settings from prospectpro.partition_settings;
@@ -98,13 +100,19 @@ begin
         where p.table_name = t.table_name and not p.is_default;
         while lower_bound < now() + settings.partitions_ahead * settings.partition_interval loop
             exit when not prospectpro._lock_for_ddl(t.table_name);
+            -- To the next multiple of the interval: after a partition that
+            -- ended off it (the upgrade's, or one of another width), the
+            -- first one is shorter and the rest are aligned.
+            upper_bound := date_bin(
+                settings.partition_interval, lower_bound, timestamptz '2000-01-01 00:00+00'
+            ) + settings.partition_interval;
             begin
                 execute format(
                     'create table prospectpro.%I partition of prospectpro.%I '
                     'for values from (%L) to (%L)',
                     t.table_name || '_'
                     || to_char(lower_bound at time zone 'UTC', 'YYYYMMDD_HH24MI'),
-                    t.table_name, lower_bound, lower_bound + settings.partition_interval
+                    t.table_name, lower_bound, upper_bound
                 );
                 made := made + 1;
             exception when check_violation then
@@ -113,7 +121,7 @@ begin
                 -- after it gets the next partition.
                 null;
             end;
-            lower_bound := lower_bound + settings.partition_interval;
+            lower_bound := upper_bound;
         end loop;
     end loop;
     return made;
@@ -178,7 +186,7 @@ end
 $$;
 
 create or replace function prospectpro._expired_partitions(cutoff timestamptz)
-returns text []
+returns text[]
 language sql
 stable
 security definer

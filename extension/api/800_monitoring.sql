@@ -20,7 +20,7 @@ comment on view prospectpro.webhook_logs is
 -- The upper bounds (seconds) of the delivery latency histogram's buckets:
 -- delivery_counters.latency_buckets has one element per bound, then +Inf.
 create or replace function prospectpro.latency_buckets()
-returns double precision []
+returns double precision[]
 language sql
 immutable parallel safe
 set search_path = pg_catalog, pg_temp
@@ -55,18 +55,19 @@ select
     p.due,
     d.dead,
     coalesce(extract(epoch from now() - p.oldest_due), 0)::double precision
-    as oldest_due_seconds
+        as oldest_due_seconds
 from prospectpro.webhook_types as t
 -- Pending and dead events only, through their partial indexes: the cost
 -- follows the backlog, not the history.
-cross join lateral (
-    select
-        count(*) as pending,
-        count(*) filter (where o.next_attempt_at <= now()) as due,
-        min(o.next_attempt_at) filter (where o.next_attempt_at <= now()) as oldest_due
-    from prospectpro.outbox as o
-    where o.status = 'pending' and o.webhook_type = t.webhook_type
-) as p
+cross join
+    lateral (
+        select
+            count(*) as pending,
+            count(*) filter (where o.next_attempt_at <= now()) as due,
+            min(o.next_attempt_at) filter (where o.next_attempt_at <= now()) as oldest_due
+        from prospectpro.outbox as o
+        where o.status = 'pending' and o.webhook_type = t.webhook_type
+    ) as p
 cross join lateral (
     select count(*) as dead from prospectpro.outbox as o
     where o.status = 'dead' and o.webhook_type = t.webhook_type

@@ -92,7 +92,14 @@ insert into prospectpro.outbox (id, webhook_type, payload, status, created_at) v
 insert into prospectpro.delivery_attempts (
     event_id, webhook_id, webhook_type, attempt, status, latency_ms, created_at
 )
-select o.id, o.webhook_id, o.webhook_type, 1, 'failed', 5, o.created_at + interval '1 minute'
+select
+    o.id,
+    o.webhook_id,
+    o.webhook_type,
+    1 as attempt,
+    'failed' as status,
+    5 as latency_ms,
+    o.created_at + interval '1 minute' as created_at
 from prospectpro.outbox as o where o.id <= 3;
 insert into prospectpro.delivery_counters (
     webhook_type, slot, succeeded, failed, latency_seconds_sum, latency_buckets
