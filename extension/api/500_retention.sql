@@ -5,20 +5,6 @@
 -- events, and their attempts) into the default partition. Nothing is deleted
 -- row by row but the few rows the default partition holds.
 
-create or replace function prospectpro._partitioned_tables()
-returns table (table_name text, partition_key text)
-language sql
-immutable
-set search_path = pg_catalog, pg_temp
-as $$
-    values
-    ('outbox', 'created_at'),
-    ('delivery_attempts', 'created_at'),
-    ('applied_deliveries', 'applied_at')
-$$;
-comment on function prospectpro._partitioned_tables() is
-'Internal: the tables partitioned by time, and the column each is partitioned by.';
-
 create or replace view prospectpro.history_partitions as
 select
     t.table_name,
@@ -28,7 +14,7 @@ select
     m.bounds[2]::timestamptz as upper_bound,
     c.reltuples::bigint as estimated_rows,
     pg_catalog.pg_total_relation_size(c.oid) as total_bytes
-from prospectpro._partitioned_tables() as t
+from (values ('outbox'), ('delivery_attempts'), ('applied_deliveries')) as t (table_name)
 inner join pg_catalog.pg_inherits as i
     on i.inhparent = pg_catalog.to_regclass('prospectpro.' || t.table_name)
 inner join pg_catalog.pg_class as c on i.inhrelid = c.oid
@@ -47,6 +33,54 @@ comment on view prospectpro.history_partitions is
 'partition''s bounds (lower_bound null: from the start of time), the default partition '
 '(is_default: rows no range covers, and the pending and dead events of dropped partitions), '
 'estimated rows and bytes on disk.';
+
+-- The indexes of one partition, by the table it belongs to.
+create or replace function prospectpro._index_partition(
+    table_name text, partition_name text
+) returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    ddl text;
+begin
+    foreach ddl in array case table_name
+        when 'outbox' then array[
+            'create unique index if not exists %1$I on prospectpro.%2$I (id)',
+            -- Matches the claim's order: a round reads its batch off the
+            -- front of the index instead of sorting the whole backlog.
+            'create index if not exists %3$I on prospectpro.%2$I (next_attempt_at, id) '
+            || 'where status = ''pending''',
+            'create index if not exists %4$I on prospectpro.%2$I (webhook_type, created_at) '
+            || 'where status = ''dead''',
+            -- Events of one ordering key (one campaign) are delivered in
+            -- order: the claim looks for an earlier pending one of the key.
+            'create index if not exists %5$I on prospectpro.%2$I (ordering_key, id) '
+            || 'where status = ''pending'' and ordering_key is not null'
+        ]
+        when 'delivery_attempts' then array[
+            'create unique index if not exists %1$I on prospectpro.%2$I (id)',
+            'create index if not exists %6$I on prospectpro.%2$I (event_id)',
+            'create index if not exists %7$I on prospectpro.%2$I (created_at)'
+        ]
+        when 'applied_deliveries' then array[
+            'create unique index if not exists %1$I on prospectpro.%2$I (webhook_id)'
+        ]
+    end loop
+        execute format(
+            ddl, partition_name || '_pkey', partition_name, partition_name || '_due',
+            partition_name || '_dead', partition_name || '_ordering',
+            partition_name || '_event', partition_name || '_created'
+        );
+    end loop;
+end
+$$;
+comment on function prospectpro._index_partition(text, text) is
+'Internal: make the indexes a partition of the outbox, the attempt log or the idempotency '
+'records has (if it lacks them).';
+
+select prospectpro._index_partition(t.table_name, t.table_name || '_default')
+from (values ('outbox'), ('delivery_attempts'), ('applied_deliveries')) as t (table_name);
 
 -- DDL on a partitioned table takes its exclusive lock, which waits for the
 -- delivery rounds and writers using it and holds back those that come after.
@@ -82,38 +116,44 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    settings prospectpro.partition_settings;
+    width interval;
+    ahead integer;
     t record;
     lower_bound timestamptz;
     upper_bound timestamptz;
+    partition_name text;
     made integer := 0;
 begin
-    select * into strict settings from prospectpro.partition_settings;
-    for t in select * from prospectpro._partitioned_tables() loop
+    select coalesce(max(s.partition_interval), '1 day'), coalesce(max(s.partitions_ahead), 3)
+    into width, ahead
+    from prospectpro.partition_settings as s;
+    -- Every partitioned table has its default partition, so each is listed.
+    for t in select distinct p.table_name from prospectpro.history_partitions as p loop
         -- Continue from the last range partition, or start with the current
         -- period (aligned to the partition interval).
         select coalesce(
             max(p.upper_bound),
-            date_bin(settings.partition_interval, now(), timestamptz '2000-01-01 00:00+00')
+            date_bin(width, now(), timestamptz '2000-01-01 00:00+00')
         ) into lower_bound
         from prospectpro.history_partitions as p
         where p.table_name = t.table_name and not p.is_default;
-        while lower_bound < now() + settings.partitions_ahead * settings.partition_interval loop
+        while lower_bound < now() + ahead * width loop
             exit when not prospectpro._lock_for_ddl(t.table_name);
             -- To the next multiple of the interval: after a partition that
             -- ended off it (the upgrade's, or one of another width), the
             -- first one is shorter and the rest are aligned.
             upper_bound := date_bin(
-                settings.partition_interval, lower_bound, timestamptz '2000-01-01 00:00+00'
-            ) + settings.partition_interval;
+                width, lower_bound, timestamptz '2000-01-01 00:00+00'
+            ) + width;
             begin
+                partition_name := t.table_name || '_'
+                    || to_char(lower_bound at time zone 'UTC', 'YYYYMMDD_HH24MI');
                 execute format(
                     'create table prospectpro.%I partition of prospectpro.%I '
                     'for values from (%L) to (%L)',
-                    t.table_name || '_'
-                    || to_char(lower_bound at time zone 'UTC', 'YYYYMMDD_HH24MI'),
-                    t.table_name, lower_bound, upper_bound
+                    partition_name, t.table_name, lower_bound, upper_bound
                 );
+                perform prospectpro._index_partition(t.table_name, partition_name);
                 made := made + 1;
             exception when check_violation then
                 -- The default partition holds rows of this range (written before
@@ -142,10 +182,11 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    update prospectpro.partition_settings as s
-    set
-        partition_interval = configure_partitions.partition_interval,
-        partitions_ahead = configure_partitions.partitions_ahead;
+    insert into prospectpro.partition_settings as s (partition_interval, partitions_ahead)
+    values (configure_partitions.partition_interval, configure_partitions.partitions_ahead)
+    on conflict (id) do update set
+        partition_interval = excluded.partition_interval,
+        partitions_ahead = excluded.partitions_ahead;
     return prospectpro.maintain_partitions();
 exception when check_violation or not_null_violation then
     raise exception using

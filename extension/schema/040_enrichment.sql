@@ -20,8 +20,7 @@ create table prospectpro.applied_deliveries (
     lead_id bigint not null,
     stage text not null,
     applied boolean not null,
-    applied_at timestamptz not null default pg_catalog.now(),
-    primary key (webhook_id, applied_at)
+    applied_at timestamptz not null default pg_catalog.now()
 ) partition by range (applied_at);
 create table prospectpro.applied_deliveries_default
 partition of prospectpro.applied_deliveries default;
