@@ -10,7 +10,7 @@ import time
 
 import psycopg
 import pytest
-from conftest import needs_pg_cron
+from conftest import needs_pg_cron, wait_until
 from prospectpro_dev.cluster import PRIMARY_DB
 from prospectpro_dev.sink import Answer
 from test_delivery import configure, deliver, emit
@@ -186,6 +186,17 @@ def test_partition_ddl_waits_for_a_round_but_holds_writers_back_briefly(db, dsn)
     assert max(stalls) < 0.3, sorted(stalls)[-5:]
 
 
+def test_the_worker_makes_partitions_ahead_of_need(db, start_worker):
+    before = len(partitions(db))
+    # Wider settings than the template's partitions cover: 2 days more of hours.
+    db.execute(
+        "insert into prospectpro.partition_settings (partition_interval, partitions_ahead)"
+        " values ('1 hour', 24 * 5)"
+    )
+    start_worker()
+    wait_until(lambda: len(partitions(db)) > before + 3 * 24, timeout=10)
+
+
 @needs_pg_cron
 def test_schedule_maintenance_installs_the_cron_job(cluster):
     with psycopg.connect(cluster.dsn(PRIMARY_DB), autocommit=True) as conn:
@@ -234,7 +245,9 @@ def test_the_campaign_timeline_survives_pruning_everything_delivered(db, sink):
         "select delivery_status from prospectpro.campaign_lifecycle_log"
     )} == {"delivered"}  # fmt: skip
 
-    db.execute("call prospectpro.prune(interval '0')")
+    # A month on: the events are past retention (the timeline's records are not).
+    db.execute("update prospectpro.outbox set created_at = created_at - interval '30 days'")
+    db.execute("call prospectpro.prune(interval '7 days')")
     assert db.execute(
         "select count(*) from prospectpro.outbox where webhook_type = 'campaign_lifecycle'"
     ).fetchone() == (0,)
