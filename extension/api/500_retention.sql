@@ -130,8 +130,9 @@ begin
     -- Every partitioned table has its default partition, so each is listed.
     for t in select distinct p.table_name from prospectpro.history_partitions as p loop
         -- Continue from the last range partition, or start with the current
-        -- period (aligned to the partition interval).
-        select coalesce(
+        -- period (aligned to the partition interval) when there is none or it
+        -- ended before: what was written meanwhile is in the default partition.
+        select greatest(
             max(p.upper_bound),
             date_bin(width, now(), timestamptz '2000-01-01 00:00+00')
         ) into lower_bound

@@ -49,29 +49,38 @@ comment on view prospectpro.webhook_success_rates is
 'retained attempts only, run the success-rate query over webhook_logs.';
 
 create or replace view prospectpro.delivery_queue as
+-- Pending and dead events only, each set read once through its partial
+-- indexes: the cost follows the backlog, not the history.
+with pending as (
+    select
+        o.webhook_type,
+        count(*) as pending,
+        count(*) filter (where o.next_attempt_at <= now()) as due,
+        min(o.next_attempt_at) filter (where o.next_attempt_at <= now()) as oldest_due
+    from prospectpro.outbox as o
+    where o.status = 'pending'
+    group by o.webhook_type
+),
+
+dead as (
+    select
+        o.webhook_type,
+        count(*) as dead
+    from prospectpro.outbox as o
+    where o.status = 'dead'
+    group by o.webhook_type
+)
+
 select
     t.webhook_type::text as webhook_type,
-    p.pending,
-    p.due,
-    d.dead,
+    coalesce(p.pending, 0) as pending,
+    coalesce(p.due, 0) as due,
+    coalesce(d.dead, 0) as dead,
     coalesce(extract(epoch from now() - p.oldest_due), 0)::double precision
         as oldest_due_seconds
 from prospectpro.webhook_types as t
--- Pending and dead events only, through their partial indexes: the cost
--- follows the backlog, not the history.
-cross join
-    lateral (
-        select
-            count(*) as pending,
-            count(*) filter (where o.next_attempt_at <= now()) as due,
-            min(o.next_attempt_at) filter (where o.next_attempt_at <= now()) as oldest_due
-        from prospectpro.outbox as o
-        where o.status = 'pending' and o.webhook_type = t.webhook_type
-    ) as p
-cross join lateral (
-    select count(*) as dead from prospectpro.outbox as o
-    where o.status = 'dead' and o.webhook_type = t.webhook_type
-) as d;
+left join pending as p on t.webhook_type = p.webhook_type
+left join dead as d on t.webhook_type = d.webhook_type;
 comment on view prospectpro.delivery_queue is
 'Per webhook type: events waiting (pending), due now, dead, and how long the oldest due one '
 'has waited. Reads pending and dead events only.';
