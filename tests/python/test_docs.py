@@ -83,7 +83,7 @@ def test_plpgsql_raises_read_errcode_and_hint():
     assert [docs.sqlstate_of(code) for code, _ in raises] == [
         "22023",
         "P0001",
-        "not literal (sqlstate)",
+        "of the error it caught (re-raised)",
     ]
 
 

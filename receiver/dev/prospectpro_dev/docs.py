@@ -153,6 +153,8 @@ def sqlstate_of(errcode: str | None) -> str:
     """A five-character SQLSTATE from a code or a condition name (psycopg knows them all)."""
     if errcode is None:
         return "not literal"
+    if errcode == "{sqlstate}":
+        return "of the error it caught (re-raised)"
     if "{" in errcode:
         return f"not literal ({errcode.strip('{}')})"
     if re.fullmatch(r"[0-9A-Z]{5}", errcode):
@@ -465,7 +467,8 @@ def routine_section(r: Routine, triggers: list[str]) -> list[str]:
         lines += ["Raises:", ""]
         for x in r.raises:
             hint = f" HINT: {md(x.hint)}" if x.hint else " (no HINT)"
-            lines.append(f"- SQLSTATE `{x.sqlstate}`{hint}")
+            code = f"`{x.sqlstate}`" if len(x.sqlstate) == 5 else x.sqlstate
+            lines.append(f"- SQLSTATE {code}{hint}")
         lines.append("")
     return lines
 
