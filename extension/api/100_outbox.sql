@@ -108,6 +108,9 @@ as $$
     ) as u
     where prospectpro._url_problem(u.url) is null
 $$;
+comment on function prospectpro._setting_url(text) is
+'Internal: the URL of the database-setting fallback (app.<webhook_type>_webhook_url) when it '
+'is set and valid, else null.';
 
 create or replace function prospectpro._endpoint_config()
 returns table (
@@ -418,6 +421,8 @@ begin
     return clock_timestamp() + make_interval(secs => max_seconds);
 end
 $$;
+comment on function prospectpro._delivery_deadline(double precision) is
+'Internal, for run_delivery: the time its rounds stop, max_seconds (0 to 86400) from now.';
 
 create or replace function prospectpro._delivery_pause(
     deadline timestamptz, attempted integer, max_events integer

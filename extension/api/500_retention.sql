@@ -226,6 +226,9 @@ begin
     return now() - older_than;
 end
 $$;
+comment on function prospectpro._retention_cutoff(interval, integer) is
+'Internal, for prune: the time before which delivered events are deleted, once older_than '
+'and batch_size are checked.';
 
 create or replace function prospectpro._expired_partitions(cutoff timestamptz)
 returns text[]
@@ -362,6 +365,9 @@ as $$
         or (w.kind = 'hour' and w.window_start < least(cutoff, now() - interval '2 days'));
     select prospectpro.resolve_expired_alerts();
 $$;
+comment on function prospectpro._prune_cost_windows(timestamptz) is
+'Internal, for prune: delete minute cost windows past an hour and hour windows past both '
+'cutoff and two days (the anomaly history), then resolve the alerts whose period ended.';
 
 create or replace procedure prospectpro.prune(
     older_than interval default '7 days',

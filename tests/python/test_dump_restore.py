@@ -50,7 +50,7 @@ def test_dump_and_restore_keep_every_row(cluster, db, dsn):
     env = cluster.env()
     subprocess.run([PG_BIN / "pg_dump", "-Fc", "-f", dump, "-d", dsn], check=True, env=env)
     cluster.psql("create database restored")
-    # As the README says: restored rows must not fire the triggers again.
+    # As docs/operations.md says: restored rows must not fire the triggers again.
     subprocess.run(
         [PG_BIN / "pg_restore", "--exit-on-error", "-d", cluster.dsn("restored"), dump],
         check=True,
