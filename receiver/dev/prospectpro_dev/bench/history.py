@@ -12,7 +12,9 @@ that write.
   waited meanwhile;
 - no regression: single-lead inserts (pgbench) and delivery rounds (batch
   500) against the same run's figures for 1.1, the unpartitioned layout;
-- bytes on disk per delivered event (outbox, attempt log, their indexes).
+- bytes on disk per delivered event (outbox, attempt log, their indexes);
+- the upgrade from 1.1 at 1,000,000 delivered events with an attempt each
+  (--quick: 100,000), and how long a writer waits for it.
 """
 
 from __future__ import annotations
@@ -259,6 +261,56 @@ def regression(bench: Bench) -> list[Result]:
     return results
 
 
+# 1.1's tables, filled as its rounds would have left them.
+OLD_HISTORY_SQL = """
+insert into prospectpro.outbox (webhook_type, payload, status, attempts, created_at, delivered_at)
+select 'lead_enrichment', jsonb_build_object('lead_id', n, 'enrichment_stage', 'stage1'),
+       'delivered', 1, now() - interval '1 day' + n * interval '1 ms',
+       now() - interval '1 day' + n * interval '1 ms'
+from generate_series(1, {events}) as n;
+insert into prospectpro.delivery_attempts
+    (event_id, webhook_id, webhook_type, attempt, status, http_status, latency_ms, created_at)
+select id, webhook_id, webhook_type, 1, 'success', 200, 2.5, created_at
+from prospectpro.outbox;
+"""
+
+
+def upgrade(bench: Bench) -> list[Result]:
+    events = 100_000 if bench.quick else 1_000_000
+    dsn = old_release(bench, "bench_upgrade", "1.1")
+    with connect(dsn) as conn:
+        step(f"history: 1.1 with {events:,} delivered events, then the upgrade to 1.2")
+        conn.execute(OLD_HISTORY_SQL.format(events=events))
+        conn.execute("vacuum (analyze) prospectpro.outbox, prospectpro.delivery_attempts")
+        waited: list[float] = []
+
+        def write() -> None:  # starts once the upgrade holds its locks
+            time.sleep(0.2)
+            with connect(dsn) as writer:
+                started = time.perf_counter()
+                writer.execute("select prospectpro._emit('cost_alert', '{}')")
+                waited.append(time.perf_counter() - started)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        started = time.perf_counter()
+        conn.execute("alter extension prospectpro update to '1.2'")
+        took = time.perf_counter() - started
+        writer.join()
+        kept = scalar(conn, "select count(*) from prospectpro.webhook_logs")
+    bench.drop("bench_upgrade")
+    step(f"  upgrade took {took:.2f} s; a writer waited {waited[0]:.2f} s; {kept:,} attempts kept")
+    return [
+        Result(
+            f"upgrade 1.1 -> 1.2 at {events:,} events",
+            f"{took:.2f} s ({took / events * 1e6:.2f} s per million); writes wait",
+            "printed",
+            None,
+            {"seconds": took, "writer_waited_s": waited[0], "attempts_kept": kept},
+        )
+    ]
+
+
 def compare(title: str, unit: str, samples: dict[str, list[float]]) -> Result:
     new, old = median(samples["1.2"]), median(samples["1.1"])
     ratio = new / old
@@ -272,7 +324,7 @@ def compare(title: str, unit: str, samples: dict[str, list[float]]) -> Result:
 
 
 def run(bench: Bench) -> list[Result]:
-    results = regression(bench)
+    results = regression(bench) + upgrade(bench)
     dsn = bench.database("bench_history")
     found, per_day = monitoring(bench, dsn)
     results += found + retention(bench, dsn, per_day)
