@@ -242,6 +242,9 @@ as $$
     from prospectpro.history_partitions as p
     where not p.is_default and p.upper_bound <= cutoff
 $$;
+comment on function prospectpro._expired_partitions(timestamptz) is
+'Internal, a step of prune(): the range partitions whose upper bound is at or before cutoff, '
+'the outbox''s first.';
 
 create or replace function prospectpro._drop_partition(
     partition_name text, cutoff timestamptz
