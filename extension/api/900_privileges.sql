@@ -77,15 +77,25 @@ to prospectpro_reader;
 grant execute on function
 prospectpro._url_problem(text), prospectpro._setting_url(text)
 to prospectpro_reader;
+-- delivery_latency reads its buckets' bounds from this.
+grant execute on function prospectpro.latency_buckets() to prospectpro_reader;
 
 revoke all on procedure prospectpro.prune(interval, integer) from public;
 grant execute on procedure prospectpro.prune(interval, integer) to prospectpro_admin;
--- prune's steps: the deletes are the owner's (security definer).
+-- prune's steps: the DDL and the deletes are the owner's (security definer).
 grant execute on function
 prospectpro._retention_cutoff(interval, integer),
-prospectpro._prune_batch(timestamptz, integer),
-prospectpro._prune_cost_windows(timestamptz)
+prospectpro._expired_partitions(timestamptz),
+prospectpro._drop_partition(text, timestamptz),
+prospectpro._prune_default_batch(timestamptz, integer),
+prospectpro._prune_cost_windows(timestamptz),
+prospectpro.configure_partitions(interval, integer)
 to prospectpro_admin;
+-- Partitions are made ahead by prune and by the worker.
+grant execute on function prospectpro.maintain_partitions()
+to prospectpro_admin, prospectpro_worker;
+grant select on prospectpro.history_partitions, prospectpro.delivery_counters
+to prospectpro_reader;
 grant execute on function
 prospectpro.discard(bigint), prospectpro.schedule_maintenance(interval, text)
 to prospectpro_admin;

@@ -45,8 +45,9 @@ def test_metrics_parse_and_move_after_a_delivery(db, deployment):
     wait_until(lambda: scrape(deployment).get(received, 0) > before.get(received, 0))
     after = scrape(deployment)
     assert after[delivered] == before.get(delivered, 0) + 1
-    assert after[("prospectpro_campaign_leads", (("campaign_id", "1"), ("name", "Metrics"),
-                                                 ("status", "created")))] == 0  # fmt: skip
+    assert after[("prospectpro_campaign_leads", (("campaign_id", "1"),))] == 0
+    assert after[("prospectpro_campaign_info", (("campaign_id", "1"), ("name", "Metrics")))] == 1
+    assert after[("prospectpro_campaigns", (("status", "created"),))] == 1
     assert after[("prospectpro_outbox_pending", (("webhook_type", "campaign_lifecycle"),))] == 0
     assert ("prospectpro_delivery_latency_seconds_count",
             (("webhook_type", "campaign_lifecycle"),)) in after  # fmt: skip

@@ -159,7 +159,7 @@ def test_health_reports_each_check(db, start_receiver):
     answer = httpx.get(base + LEAD_ROUTE + "/health", timeout=5)
     assert answer.status_code == 200
     checks = answer.json()["checks"]
-    assert checks["database"]["ok"] and checks["extension"]["version"] == "1.1"
+    assert checks["database"]["ok"] and checks["extension"]["version"] == "1.2"
     assert checks["token_configured"]["ok"]
     assert checks["breaker"] == {"ok": True, "state": "closed"}
     assert checks["backlog"] == {"ok": True, "pending": 0}

@@ -17,7 +17,7 @@ from pathlib import Path
 from .common import PRODUCTION_SETTINGS, Result, bench_cluster, step, table
 
 BENCHMARKS = ["sink", "write", "sustained", "bulk", "delivery", "nginx", "latency", "costs"]
-BENCHMARKS += ["receiver"]
+BENCHMARKS += ["receiver", "history"]
 # Run only when named: the retention soak takes 10 minutes by itself, and the
 # instruction counts need valgrind.
 OPT_IN = ["soak", "instructions"]

@@ -104,7 +104,7 @@ def run(bench: Bench) -> list[Result]:
 
         def delivering(workers: int):
             def measure() -> float:
-                conn.execute("truncate prospectpro.outbox cascade")
+                conn.execute("truncate prospectpro.outbox, prospectpro.delivery_attempts")
                 logs = [Path(tmp) / f"worker-{workers}-{n}.log" for n in range(workers)]
                 args = ["worker", "--database-url", dsn, "--batch", str(BATCH)]
                 env = {"LOG_LEVEL": "INFO"}
@@ -114,7 +114,7 @@ def run(bench: Bench) -> list[Result]:
                 sink.reset()
                 conn.execute("select prospectpro._emit('lead_enrichment', '{\"n\": 0}')")
                 sink.wait_for(1, timeout=30)
-                conn.execute("truncate prospectpro.outbox cascade")
+                conn.execute("truncate prospectpro.outbox, prospectpro.delivery_attempts")
                 sink.reset()
                 backends = [pid for (pid,) in conn.execute(BACKENDS_SQL)]
                 clients = [p.pid for p in started]
