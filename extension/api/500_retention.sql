@@ -84,6 +84,7 @@ declare
     cutoff timestamptz := prospectpro._retention_cutoff(older_than, batch_size);
     more boolean;
 begin
+    perform prospectpro._require_primary('prune');
     loop
         more := prospectpro._prune_batch(cutoff, batch_size);
         commit;
@@ -102,6 +103,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+    perform prospectpro._require_primary('discard');
     delete from prospectpro.outbox as o
     where o.id = discard.event_id and o.status = 'dead';
     if not found then

@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument(
+        "--metrics-database-url",
+        default=os.environ.get("METRICS_DATABASE_URL"),
+        help="libpq URL /metrics reads from, such as a hot standby's"
+        " (env METRICS_DATABASE_URL; default: --database-url)",
+    )
     selftest = commands.add_parser(
         "selftest", help="the seed's comprehensive test of a live deployment (10 checks)"
     )
@@ -99,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         import uvicorn
 
         os.environ["DATABASE_URL"] = args.database_url
+        if args.metrics_database_url:
+            os.environ["METRICS_DATABASE_URL"] = args.metrics_database_url
         uvicorn.run(
             "prospectpro.app:create_app",
             factory=True,

@@ -62,13 +62,20 @@ class Cluster:
         subprocess.run([*as_server_user(), *args], check=True, stdout=subprocess.DEVNULL)
 
     def init(self) -> None:
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres", "postgres")
-        self.dir.chmod(0o700)
+        self._own_dir()
         self._run(
             str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
             "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
         )  # fmt: skip
+        self._configure()
+
+    def _own_dir(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self.dir.chmod(0o700)
+
+    def _configure(self) -> None:
+        # Appended: a later line wins over one copied from a primary.
         with open(self.data / "postgresql.auto.conf", "a") as conf:
             for key, value in self.settings.items():
                 conf.write(f"{key} = {value}\n")
@@ -84,6 +91,13 @@ class Cluster:
             with contextlib.suppress(subprocess.CalledProcessError):
                 self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def pid(self) -> int:
+        """The postmaster's process id (the first line of postmaster.pid)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def in_recovery(self) -> bool:
+        return self.psql("select pg_is_in_recovery()") == "t"
 
     def __enter__(self) -> Cluster:
         try:
@@ -126,6 +140,27 @@ class Cluster:
         for ext in extensions:
             self.psql(f"create extension {ext} cascade", dbname=name)
         return self.dsn(name)
+
+
+class Standby(Cluster):
+    """A streaming hot standby of ``primary``: pg_basebackup -R copies its data
+    directory and writes primary_conninfo; ``settings`` override the copied ones."""
+
+    def __init__(self, primary: Cluster, settings: dict[str, str] | None = None, port: int = 5432):
+        super().__init__(settings, port)
+        self.primary = primary
+
+    def init(self) -> None:
+        self._own_dir()
+        self._run(
+            str(PG_BIN / "pg_basebackup"), "-D", str(self.data), "-R", "-X", "stream",
+            "-c", "fast", "--no-sync", "-h", str(self.primary.dir),
+            "-p", str(self.primary.port), "-U", "postgres",
+        )  # fmt: skip
+        self._configure()
+
+    def promote(self) -> None:
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "promote")
 
 
 def main(argv: list[str]) -> int:
