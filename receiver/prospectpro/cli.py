@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 
 
 def _database_url(parser: argparse.ArgumentParser) -> None:
@@ -104,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         _require(args, parser, "database_url")
         import uvicorn
 
+        # uvicorn shuts down gracefully on SIGTERM, then raises it again to die
+        # of it; this handler takes that second one, so serve exits 0, as the
+        # worker does.
+        signal.signal(signal.SIGTERM, lambda *_: None)
         os.environ["DATABASE_URL"] = args.database_url
         if args.metrics_database_url:
             os.environ["METRICS_DATABASE_URL"] = args.metrics_database_url

@@ -22,6 +22,14 @@ STOP_WITHIN = 30.0  # a worker's round lasts at most its timeout (10 s) plus a l
 T = TypeVar("T")
 
 
+def interrupt_on_sigterm() -> None:
+    """Take SIGTERM (timeout, systemd, a container stop) as Ctrl-C: raise
+    KeyboardInterrupt in the main thread, so that the ``with`` blocks stop what
+    they started and remove their clusters on the way out. SIGTERM reaches this
+    process alone, not its children and servers, as Ctrl-C's SIGINT would."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def free_port() -> int:
     """A loopback port nothing listens on now."""
     with socket.socket() as s:
