@@ -12,10 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from .processes import children
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 PRIMARY_DB = "prospectpro"
@@ -87,7 +90,7 @@ class Cluster:
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def destroy(self) -> None:
-        if (self.data / "postmaster.pid").exists():
+        if self.running():
             with contextlib.suppress(subprocess.CalledProcessError):
                 self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -95,6 +98,23 @@ class Cluster:
     def pid(self) -> int:
         """The postmaster's process id (the first line of postmaster.pid)."""
         return int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def running(self) -> bool:
+        """Its postmaster lives (a crashed one leaves its postmaster.pid behind)."""
+        try:
+            os.kill(self.pid(), 0)
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        return True
+
+    def crash(self) -> None:
+        """SIGKILL the postmaster and every process of the server, as a machine
+        dies. Not by process group: each child of the postmaster leads its own."""
+        pid = self.pid()
+        os.kill(pid, signal.SIGSTOP)  # forks no more while its children are listed
+        for child in children(pid):
+            os.kill(child, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
 
     def in_recovery(self) -> bool:
         return self.psql("select pg_is_in_recovery()") == "t"
@@ -143,20 +163,26 @@ class Cluster:
 
 
 class Standby(Cluster):
-    """A streaming hot standby of ``primary``: pg_basebackup -R copies its data
-    directory and writes primary_conninfo; ``settings`` override the copied ones."""
+    """A streaming hot standby of ``primary``: pg_basebackup copies its data
+    directory; ``settings`` override the copied ones."""
 
     def __init__(self, primary: Cluster, settings: dict[str, str] | None = None, port: int = 5432):
         super().__init__(settings, port)
         self.primary = primary
+        # Written here, not by pg_basebackup -R: that one names every option of
+        # its own libpq, which the server's walreceiver (another libpq) may refuse.
+        self.settings["primary_conninfo"] = (
+            f"'host={primary.dir} port={primary.port} user=postgres application_name=standby'"
+        )
 
     def init(self) -> None:
         self._own_dir()
         self._run(
-            str(PG_BIN / "pg_basebackup"), "-D", str(self.data), "-R", "-X", "stream",
+            str(PG_BIN / "pg_basebackup"), "-D", str(self.data), "-X", "stream",
             "-c", "fast", "--no-sync", "-h", str(self.primary.dir),
             "-p", str(self.primary.port), "-U", "postgres",
         )  # fmt: skip
+        (self.data / "standby.signal").touch()
         self._configure()
 
     def promote(self) -> None:

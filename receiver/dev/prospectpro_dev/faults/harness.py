@@ -72,6 +72,7 @@ class Env:
         self.problems: list[str] = []
         self.dead = 0  # events the scenario saw dead before bringing them back
         self.expected: list[tuple[str, str]] = []
+        self.checks: list[Callable[[], None]] = []  # more, once the outbox is drained
 
     def close(self) -> None:
         for process in self.workers + self.receivers:
@@ -237,6 +238,8 @@ class Env:
         self.expected.append((condition, what))
 
     def check_expected(self) -> None:
+        for check in self.checks:
+            check()
         for condition, what in self.expected:
             count = self.scalar(
                 "select count(*) from prospectpro.webhook_logs"
