@@ -5,7 +5,6 @@
 create or replace function prospectpro._require_primary(action text)
 returns void
 language plpgsql
-stable
 set search_path = pg_catalog, pg_temp
 as $$
 begin

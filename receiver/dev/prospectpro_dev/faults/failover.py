@@ -130,8 +130,8 @@ def failover(env: Env) -> None:
         env.emit(env.p.events)
         writer.start()
         env.wait_for("deliveries under way", lambda: env.ledger.total() >= env.p.events // 4)
-        killed = time.time()
         pair.primary.crash()
+        killed = time.time()  # once every backend is dead: none sends after it
         env.say("SIGKILL to the primary and all its backends under load")
     pair.standby.promote()
     promoted = time.time()
