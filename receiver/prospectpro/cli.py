@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         return status.run(args.database_url)
     if args.command == "serve":
         _require(args, parser, "database_url")
+        import psycopg
         import uvicorn
+        from psycopg.conninfo import conninfo_to_dict
 
         # uvicorn shuts down gracefully on SIGTERM, then raises it again to die
         # of it; this handler takes that second one, so serve exits 0, as the
@@ -111,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, lambda *_: None)
         os.environ["DATABASE_URL"] = args.database_url
         if args.metrics_database_url:
+            try:
+                conninfo_to_dict(args.metrics_database_url)
+            except psycopg.ProgrammingError as exc:
+                parser.error(
+                    f"--metrics-database-url: {str(exc).strip()}; give a libpq URL or"
+                    " key=value string, e.g. postgresql://reader@replica/prospectpro"
+                )
             os.environ["METRICS_DATABASE_URL"] = args.metrics_database_url
         uvicorn.run(
             "prospectpro.app:create_app",

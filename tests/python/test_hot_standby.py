@@ -10,6 +10,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 from conftest import TOKEN, free_port, wait_until
+from prospectpro import cli
 from prospectpro_dev.cluster import Cluster, Standby
 from prospectpro_dev.processes import Processes, spawn, wait_answering
 from prospectpro_dev.sink import Sink
@@ -174,3 +175,12 @@ def test_every_public_writer_is_guarded_or_known(pair):
         " and p.prosrc not like '%prospectpro._require_primary(%'",
     )
     assert {name for (name,) in unguarded} == UNGUARDED
+
+
+def test_a_bad_metrics_database_url_is_refused_with_an_example(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["serve", "--database-url", "dbname=x", "--metrics-database-url", "replica"])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert '--metrics-database-url: missing "=" after "replica"' in error
+    assert "e.g. postgresql://reader@replica/prospectpro" in error

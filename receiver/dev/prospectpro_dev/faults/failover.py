@@ -91,7 +91,7 @@ class Writer(threading.Thread):
             self.stopping.wait(0.05)
 
     def _commit(self, conn: psycopg.Connection) -> None:
-        batch = self.env._write(conn, BATCH, "lead_enrichment")
+        batch = self.env.write(conn, BATCH, "lead_enrichment")
         batch.commit_started = time.time()
         try:
             conn.commit()
