@@ -113,7 +113,8 @@ class Cluster:
         pid = self.pid()
         os.kill(pid, signal.SIGSTOP)  # forks no more while its children are listed
         for child in children(pid):
-            os.kill(child, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # exited meanwhile
+                os.kill(child, signal.SIGKILL)
         os.kill(pid, signal.SIGKILL)
 
     def in_recovery(self) -> bool:
