@@ -242,6 +242,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+    perform prospectpro._require_primary('enable_endpoint');
     update prospectpro.endpoint_health as h
     set state = 'closed', consecutive_failures = 0, next_probe_at = null, reason = null,
         opened_at = null, updated_at = now()
@@ -278,6 +279,7 @@ as $$
 declare
     problem text := prospectpro._url_problem(url);
 begin
+    perform prospectpro._require_primary('configure_endpoint');
     if problem is not null then
         raise exception 'invalid endpoint URL: %', problem
         using errcode = 'invalid_parameter_value',
@@ -335,7 +337,7 @@ comment on function prospectpro.configure_endpoint(
 ) is
 'Set where a webhook type is delivered, its bearer token and optional Standard Webhooks signing secret (whsec_...), its retry schedule (seconds), timeout, connection limit, circuit breaker (consecutive failures that open it, seconds between probes), and the CAs trusted for https (ca_file, a PEM path; null: the system''s).';
 
-create or replace function prospectpro.deliver_due(max_events integer default 100)
+create or replace function prospectpro._deliver_round(max_events integer)
 returns integer
 language plpython3u
 security definer
@@ -347,6 +349,21 @@ as $python$
 from prospectpro_pl import delivery
 return delivery.deliver_due(plpy, max_events)
 $python$;
+comment on function prospectpro._deliver_round(integer) is
+'Internal: the body of deliver_due, once it is known to run on the primary.';
+
+-- PL/pgSQL around the PL/Python round, so that a standby's error carries no traceback.
+create or replace function prospectpro.deliver_due(max_events integer default 100)
+returns integer
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    perform prospectpro._require_primary('deliver_due');
+    return prospectpro._deliver_round(max_events);
+end
+$$;
 comment on function prospectpro.deliver_due(integer) is
 'Run one delivery round: claim up to max_events due events, POST them concurrently, record every attempt and schedule retries. Returns the number of events attempted.';
 
@@ -460,6 +477,7 @@ declare
     deadline timestamptz := prospectpro._delivery_deadline(max_seconds);
     attempted integer;
 begin
+    perform prospectpro._require_primary('run_delivery');
     loop
         attempted := prospectpro.deliver_due(max_events);
         commit;
@@ -543,6 +561,7 @@ as $$
 declare
     current_status text;
 begin
+    perform prospectpro._require_primary('redeliver');
     select o.status into current_status
     from prospectpro.outbox as o where o.id = event_id;
     if current_status is distinct from 'dead' then
@@ -566,6 +585,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+    perform prospectpro._require_primary('redeliver');
     if not exists (
         select from prospectpro.webhook_types as t
         where t.webhook_type = redeliver.webhook_type

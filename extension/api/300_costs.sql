@@ -29,6 +29,7 @@ as $$
 declare
     resolved integer;
 begin
+    perform prospectpro._require_primary('resolve_expired_alerts');
     -- SKIP LOCKED: an alert being acknowledged, or resolved by a concurrent
     -- call, is left for the next call instead of being waited for.
     with expired as (

@@ -96,6 +96,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+    perform prospectpro._require_primary('set_campaign_status');
     if not exists (
         select from prospectpro.campaigns as c where c.id = set_campaign_status.campaign_id
     ) then

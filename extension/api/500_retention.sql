@@ -124,6 +124,7 @@ declare
     partition_name text;
     made integer := 0;
 begin
+    perform prospectpro._require_primary('maintain_partitions');
     select coalesce(max(s.partition_interval), '1 day'), coalesce(max(s.partitions_ahead), 3)
     into width, ahead
     from prospectpro.partition_settings as s;
@@ -183,6 +184,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+    perform prospectpro._require_primary('configure_partitions');
     insert into prospectpro.partition_settings as s (partition_interval, partitions_ahead)
     values (configure_partitions.partition_interval, configure_partitions.partitions_ahead)
     on conflict (id) do update set
@@ -382,6 +384,7 @@ declare
     cutoff timestamptz := prospectpro._retention_cutoff(older_than, batch_size);
     expired text;
 begin
+    perform prospectpro._require_primary('prune');
     perform prospectpro.maintain_partitions();
     commit;
     foreach expired in array prospectpro._expired_partitions(cutoff) loop
@@ -409,6 +412,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+    perform prospectpro._require_primary('discard');
     delete from prospectpro.outbox as o
     where o.id = discard.event_id and o.status = 'dead';
     if not found then

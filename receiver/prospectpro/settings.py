@@ -11,6 +11,9 @@ from pathlib import Path
 @dataclass(frozen=True)
 class Settings:
     database_url: str
+    # Where /metrics reads the monitoring views: a hot standby spares the
+    # primary the dashboards' queries. None: database_url.
+    metrics_database_url: str | None = None
     token: str | None = None
     signing_secret: str | None = None
     max_body_bytes: int = 64 * 1024
@@ -24,6 +27,7 @@ class Settings:
         env = os.environ if env is None else env
         return cls(
             database_url=env.get("DATABASE_URL", ""),
+            metrics_database_url=env.get("METRICS_DATABASE_URL") or None,
             # The seed: WEBHOOK_AUTH_TOKEN, falling back to PERSONAL_ACCESS_TOKEN.
             token=env.get("WEBHOOK_AUTH_TOKEN") or env.get("PERSONAL_ACCESS_TOKEN") or None,
             signing_secret=env.get("WEBHOOK_SIGNING_SECRET") or None,

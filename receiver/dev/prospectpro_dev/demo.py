@@ -5,7 +5,7 @@ It starts a cluster with the extension, the stand-in provider APIs, the
 receiver and a worker; creates the campaign "San Diego Restaurants", inserts
 its leads, shows the pipeline at work until the campaign has ended and every
 webhook of it has been delivered, prints a summary, and stops everything it
-started (also on Ctrl-C).
+started (also on Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from prospectpro.app import ROUTES
 from prospectpro.contracts import WORK_STAGES
 
 from .cluster import Cluster
-from .processes import Process, Processes, free_port, wait_answering
+from .processes import Process, Processes, free_port, interrupt_on_sigterm, wait_answering
 from .standins import provider_env, running_standins
 
 TOKEN = "demo-token"
@@ -289,6 +289,7 @@ def run(leads: int, workers: int, export_dir: Path, timeout: float) -> int:
     if shutil.which("runuser") is None and os.geteuid() == 0:
         print("runuser is needed to start PostgreSQL as the postgres user", file=sys.stderr)
         return 2
+    interrupt_on_sigterm()
     try:
         return Demo(leads, workers, export_dir, timeout).run()
     except KeyboardInterrupt:
