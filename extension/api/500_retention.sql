@@ -79,8 +79,8 @@ comment on function prospectpro._index_partition(text, text) is
 'Internal: make the indexes a partition of the outbox, the attempt log or the idempotency '
 'records has (if it lacks them).';
 
-select prospectpro._index_partition(t.table_name, t.table_name || '_default')
-from (values ('outbox'), ('delivery_attempts'), ('applied_deliveries')) as t (table_name);
+select prospectpro._index_partition(p.table_name, p.partition_name)
+from prospectpro.history_partitions as p where p.is_default;
 
 -- DDL on a partitioned table takes its exclusive lock, which waits for the
 -- delivery rounds and writers using it and holds back those that come after.
