@@ -12,3 +12,15 @@ from generate_series(1, 4) as n cross join (values (1), (2)) as c (id);
 update prospectpro.enhanced_leads set enrichment_stage = 'completed'
 where campaign_id = 1 and business_name in ('Lead 1', 'Lead 2');
 select prospectpro.set_campaign_status(2, 'error', 'provider quota exhausted');
+
+-- Costs over every cost rule's threshold (daily spend, cost per lead, the rate
+-- limit, and an hour of spend far above the three before it), on a day long
+-- past: alerts and their events, whose payloads an upgrade may rewrite.
+insert into prospectpro.api_costs (campaign_id, api_name, cost, request_count, created_at)
+values (null, 'google_places', 1, 1, '2026-01-05 06:10Z');
+insert into prospectpro.api_costs (campaign_id, api_name, cost, request_count, created_at)
+values (null, 'google_places', 1.2, 1, '2026-01-05 07:10Z');
+insert into prospectpro.api_costs (campaign_id, api_name, cost, request_count, created_at)
+values (null, 'google_places', 0.9, 1, '2026-01-05 08:10Z');
+insert into prospectpro.api_costs (campaign_id, api_name, cost, request_count, created_at)
+values (1, 'hunter_email_verifier', 60, 150, '2026-01-05 09:10:30Z');

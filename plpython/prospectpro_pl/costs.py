@@ -135,6 +135,7 @@ select u.scope, u.kind, u.window_start, u.api_name, u.spend, u.requests,
            when 'day' then pg_catalog.to_char(u.window_start at time zone 'UTC', 'YYYY-MM-DD')
            else pg_catalog.to_char(u.window_start at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"')
        end as period,
+       case when u.kind <> 'total' then u.window_start end as period_start,
        case when u.kind <> 'total'
            then u.window_start + ('1 ' || u.kind)::interval end as period_end
 from totals as u
@@ -212,7 +213,8 @@ order by c.n
 ALERTS_SQL = """
 with c as (
     select * from pg_catalog.jsonb_to_recordset($1::jsonb) as c (
-        alert_type text, scope text, period text, period_end timestamptz, level integer,
+        alert_type text, scope text, period text, period_start timestamptz,
+        period_end timestamptz, level integer,
         severity text, threshold_value numeric, current_value numeric,
         window_scope text, window_kind text, window_start timestamptz, window_api text
     )
@@ -231,6 +233,8 @@ created as (
 )
 select n.id, n.alert_type, n.scope, n.period, n.severity, n.threshold_value, n.current_value,
        pg_catalog.to_json(n.created_at) #>> '{}' as created_at,  -- ISO 8601 whatever DateStyle
+       pg_catalog.to_json(c.period_start) #>> '{}' as period_start,
+       pg_catalog.to_json(c.period_end) #>> '{}' as period_end,
        array(
            select w.api_name from prospectpro.cost_window_slots as w
            where w.scope = c.window_scope and w.kind = c.window_kind
@@ -313,6 +317,7 @@ class Window:
     spend: Decimal
     requests: int
     period: str | None
+    period_start: str | None
     period_end: str | None
 
     @property
@@ -328,6 +333,7 @@ class Candidate:
     alert_type: str
     scope: str
     period: str
+    period_start: str
     period_end: str
     level: int
     threshold: Decimal
@@ -372,7 +378,15 @@ def _candidate(
         return None
     period = period_of or window
     return Candidate(
-        alert_type, scope, period.period, period.period_end, level, threshold, current, window
+        alert_type,
+        scope,
+        period.period,
+        period.period_start,
+        period.period_end,
+        level,
+        threshold,
+        current,
+        window,
     )
 
 
@@ -509,6 +523,7 @@ def _raise(plpy, candidates: list[Candidate]) -> None:
             "alert_type": c.alert_type,
             "scope": c.scope,
             "period": c.period,
+            "period_start": c.period_start,
             "period_end": c.period_end,
             "level": c.level,
             "severity": severity(c.level),
@@ -533,7 +548,8 @@ def _raise(plpy, candidates: list[Candidate]) -> None:
                 alert_id=a["id"],
                 severity=a["severity"],
                 scope=a["scope"],
-                time_period=a["period"],
+                period_start=a["period_start"],
+                period_end=a["period_end"],
                 campaign_ids=a["campaign_ids"],
                 top_cost_apis=a["top_cost_apis"],
                 triggered_at=a["created_at"],

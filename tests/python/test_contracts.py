@@ -88,7 +88,8 @@ def test_every_alert_payload_passes_the_receivers_validation():
                 alert_id=7,
                 severity=severity,
                 scope="campaign:3",
-                time_period="2024-01-01",
+                period_start="2024-01-01",
+                period_end="2024-01-02",
                 campaign_ids=[3],
                 top_cost_apis=["google_places"],
             )
@@ -130,7 +131,8 @@ def test_alert_payloads_of_any_amounts_pass(alert_type, threshold, current, camp
         alert_id=1,
         severity="critical",
         scope="global",
-        time_period="2024-01-01T10",
+        period_start="2024-01-01T10:00:00Z",
+        period_end="2024-01-01T11:00:00Z",
         campaign_ids=campaign_ids,
     )
     assert schemas.problems("cost_alert", payload) == []

@@ -193,7 +193,7 @@ def cost_payload() -> dict:
         "threshold_value": 50,
         "current_value": 60.5,
         "threshold_exceeded_by": 10.5,
-        "time_period": "2026-01-01",
+        "time_period": "daily",
         "alert_metadata": {
             "campaign_ids": [1],
             "top_cost_apis": ["google_places"],

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from prospectpro_pl import payloads
+from prospectpro_pl import contracts, payloads
 
 # The contract's own examples: every key here must be in the built payload.
 LEAD_CONTRACT = {
@@ -102,7 +102,8 @@ def alert_payload(**changes):
         "alert_id": 9,
         "severity": "warning",
         "scope": "global",
-        "time_period": "daily",
+        "period_start": "2024-01-01T00:00:00+00:00",
+        "period_end": "2024-01-02",
         "campaign_ids": [1, 2, 3],
         "top_cost_apis": ["google_places", "hunter_io"],
         "triggered_at": "2024-01-01T15:30:00Z",
@@ -152,9 +153,39 @@ def test_lead_enrichment_has_the_contract_keys_and_values(db):
 
 def test_cost_alert_has_the_contract_keys_and_values():
     payload = alert_payload()
-    assert_contract(payload, ALERT_CONTRACT, {(): ["alert_id", "severity", "scope"]})
+    assert_contract(
+        payload,
+        ALERT_CONTRACT,
+        {
+            (): ["alert_id", "severity", "scope"],
+            ("alert_metadata",): ["period_start", "period_end"],
+        },
+    )
+    window = {k: payload["alert_metadata"].pop(k) for k in ("period_start", "period_end")}
     assert {k: payload[k] for k in ALERT_CONTRACT} == ALERT_CONTRACT
     assert (payload["alert_id"], payload["severity"], payload["scope"]) == (9, "warning", "global")
+    assert window == {"period_start": "2024-01-01T00:00:00Z", "period_end": "2024-01-02T00:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("alert_type", "time_period"),
+    [
+        ("daily_spend", "daily"),
+        ("cost_per_lead", "daily"),
+        ("rate_limit", "minute"),
+        ("spending_anomaly", "hourly"),
+    ],
+)
+def test_time_period_names_the_kind_of_window_not_the_window(alert_type, time_period):
+    payload = alert_payload(
+        alert_type=alert_type,
+        period_start="2024-01-01 10:05:00+00",
+        period_end="2024-01-01T10:06:00Z",
+    )
+    assert payload["time_period"] == time_period
+    assert payload["time_period"] in contracts.TIME_PERIODS
+    assert payload["alert_metadata"]["period_start"] == "2024-01-01T10:05:00Z"
+    assert payload["alert_metadata"]["period_end"] == "2024-01-01T10:06:00Z"
 
 
 def test_campaign_lifecycle_has_the_contract_keys_and_values():
