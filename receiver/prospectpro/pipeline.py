@@ -189,28 +189,40 @@ async def export_csv(request: Request) -> Response:
 HEALTH_SQL = """
 select (select extversion from pg_extension where extname = 'prospectpro'),
        (select count(*) from prospectpro.outbox where status = 'pending' and webhook_type = %(t)s),
+       (select count(*) from prospectpro.outbox where status = 'dead' and webhook_type = %(t)s),
        s.configured, s.config_error, s.breaker_state
 from prospectpro.endpoint_status as s where s.webhook_type = %(t)s
 """
 
 
 async def health_checks(state, webhook_type: str) -> dict[str, dict[str, Any]]:
-    """The checks behind each /health: database, extension, endpoint, breaker, token, backlog."""
+    """The checks behind each /health: database, extension, endpoint, breaker, token, the
+    providers' keys (lead enrichment), and the backlog.
+
+    A route is unhealthy when it cannot do its work: the backlog (pending and dead events
+    of its type) only informs, so that a load balancer never takes every receiver out of
+    rotation because of events the receivers cannot fix.
+    """
     checks: dict[str, dict[str, Any]] = {
         "token_configured": {"ok": bool(state.settings.token)},
     }
+    if webhook_type == "lead_enrichment":
+        missing = sorted(state.providers.missing_keys().values())
+        checks["providers_configured"] = {"ok": not missing}
+        if missing:
+            checks["providers_configured"]["error"] = f"not set: {', '.join(missing)}"
     try:
         async with state.pool.connection(timeout=2.0) as conn:
             row = await (await conn.execute(HEALTH_SQL, {"t": webhook_type})).fetchone()
     except Exception as exc:
         checks["database"] = {"ok": False, "error": type(exc).__name__}
         return checks
-    version, pending, configured, config_error, breaker = row
+    version, pending, dead, configured, config_error, breaker = row
     checks["database"] = {"ok": True}
     checks["extension"] = {"ok": version is not None, "version": version}
     checks["endpoint_configured"] = {"ok": configured}
     if config_error:
         checks["endpoint_configured"]["error"] = config_error
     checks["breaker"] = {"ok": breaker == "closed", "state": breaker}
-    checks["backlog"] = {"ok": True, "pending": pending}
+    checks["backlog"] = {"ok": True, "pending": pending, "dead": dead}
     return checks

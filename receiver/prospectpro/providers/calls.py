@@ -76,6 +76,13 @@ class StageRun:
         if isinstance(exc, ProviderError):
             exc.calls = list(self.calls)
 
+    def require(self, provider: str) -> None:
+        """Fail before any call when ``provider`` has no key: without one every call
+        would go out and fail on the provider's side, billed or not."""
+        variable = self.config.missing_keys().get(provider)
+        if variable:
+            raise ProviderError(provider, f"{variable} is not set")
+
     def bill(self, api_name: str, units: int = 1) -> None:
         """Record a call that used ``units`` of its priced unit (0 when it was free)."""
         self.calls.append(Call(api_name, self.config.prices[api_name] * units))
