@@ -135,7 +135,7 @@ as $$
 -- PL/pgSQL keeps the query's plan for the session; a SQL function's body is
 -- planned again at every call (every delivery round calls this).
 begin
-    -- The endpoints table wins; the seed's database settings are the fallback.
+    -- The endpoints table wins; the database settings are the fallback.
     -- An invalid URL leaves the type unconfigured, its events waiting: the
     -- fallback's is checked only here, and an endpoint's may predate the checks
     -- of configure_endpoint (1.0 admitted userinfo and fragments).

@@ -199,7 +199,7 @@ return costs.configure_anomaly(plpy, detector, history_windows)
 $python$;
 comment on function prospectpro.configure_anomaly_detection(text, integer) is
 'Choose the spending anomaly detector: median_mad (default; robust to past spikes) or '
-'mean_ratio (the seed''s rule: an hour''s spend over factor x the mean of earlier hours), and '
+'mean_ratio (the classic rule: an hour''s spend over factor x the mean of earlier hours), and '
 'how many earlier hours with costs it compares with (default 24). Null keeps a setting; '
 'returns both in force.';
 

@@ -28,7 +28,7 @@ select
 from prospectpro.delivery_attempts
 group by webhook_type;
 comment on view prospectpro.webhook_success_rates is
-'The seed''s success-rate query as a view: delivery attempts and the share that succeeded, per webhook type.';
+'Delivery attempts and the share that succeeded, per webhook type.';
 
 create or replace view prospectpro.delivery_queue as
 select

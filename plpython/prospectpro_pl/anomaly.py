@@ -5,7 +5,7 @@ spends of the trailing windows before it (history, oldest first; the current
 window not included) and returns a Detection. Two detectors:
 
 mean_ratio
-    The seed's rule: anomaly when current > factor × mean(history). One huge
+    The classic rule: anomaly when current > factor × mean(history). One huge
     early spike inflates the mean for as long as it stays in the history, and
     hides every real anomaly meanwhile.
 median_mad (DEFAULT_DETECTOR)

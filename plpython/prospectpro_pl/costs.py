@@ -33,7 +33,7 @@ rate_limit        requests (sum of request_count) of one API in a UTC minute
                   > 100, or the API's own limit. Period: the minute.
 spending_anomaly  spend of a UTC hour against the last N (24) earlier hours
                   that had costs, by the configured detector (see anomaly.py):
-                  median_mad, the default, or mean_ratio, the seed's rule
+                  median_mad, the default, or mean_ratio, the classic rule
                   (spend > 3 x their mean); the threshold value is the factor.
 The budget guard is no alert: a campaign whose spend reaches (>=) its
 budget_limit is paused (campaigns.guard_budgets).

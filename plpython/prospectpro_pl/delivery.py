@@ -79,7 +79,7 @@ costs = {"rounds": 0, "events": 0, "claim": 0.0, "sign": 0.0, "send": 0.0, "reco
 def endpoints(plpy) -> dict[str, dict]:
     """Effective, deliverable configuration per webhook type.
 
-    The endpoints table wins; the seed's database settings
+    The endpoints table wins; the database settings
     (app.<type>_webhook_url, app.webhook_token) are the fallback. A type with
     no valid URL, or whose breaker is disabled (410 Gone), is left out: its
     events wait, pending, until it is configured or re-enabled.

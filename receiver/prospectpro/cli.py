@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     selftest = commands.add_parser(
-        "selftest", help="the seed's comprehensive test of a live deployment (10 checks)"
+        "selftest", help="the end-to-end check of a live deployment (10 checks)"
     )
     _database_url(selftest)
     selftest.add_argument(
