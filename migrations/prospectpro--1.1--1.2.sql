@@ -37,3 +37,21 @@ update prospectpro.outbox as o
 set payload = a.payload
 from prospectpro.cost_alerts as a
 where o.id = a.event_id and o.webhook_type = 'cost_alert' and o.status <> 'delivered';
+
+-- Issue 21: what a role is granted is public API, so the functions granted to
+-- roles lose their leading underscore (extension/api/ creates them under their
+-- new names): _round_costs -> delivery_round_costs, _delivery_deadline ->
+-- delivery_deadline, _delivery_pause -> delivery_pause, _url_problem ->
+-- endpoint_url_problem, _setting_url -> endpoint_setting_url, _campaign_spend
+-- -> campaign_spend, _campaign_leads -> campaign_lead_total. The views that
+-- call the old ones go first; extension/api/ re-creates them too. (If exists:
+-- on the way from 1.0, some of them never existed.)
+drop view if exists prospectpro.campaign_lifecycle_dashboard;
+drop view if exists prospectpro.endpoint_status;
+drop function if exists prospectpro._round_costs();
+drop function if exists prospectpro._delivery_deadline(double precision);
+drop function if exists prospectpro._delivery_pause(timestamptz, integer, integer);
+drop function if exists prospectpro._setting_url(text);
+drop function if exists prospectpro._url_problem(text);
+drop function if exists prospectpro._campaign_spend(bigint);
+drop function if exists prospectpro._campaign_leads(bigint);

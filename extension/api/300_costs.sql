@@ -130,7 +130,7 @@ after truncate on prospectpro.api_costs
 for each statement execute function prospectpro._cost_windows_clear();
 
 -- PL/pgSQL, which keeps its plan: it runs for every recorded cost.
-create or replace function prospectpro._campaign_spend(campaign_id bigint)
+create or replace function prospectpro.campaign_spend(campaign_id bigint)
 returns numeric
 language plpgsql
 stable
@@ -141,13 +141,14 @@ begin
     return (
         select coalesce(sum(w.spend), 0) from prospectpro.cost_window_slots as w
         where
-            w.scope = 'campaign:' || _campaign_spend.campaign_id
+            w.scope = 'campaign:' || campaign_spend.campaign_id
             and w.kind = 'total' and w.window_start = '-infinity' and w.api_name = ''
     );
 end
 $$;
-comment on function prospectpro._campaign_spend(bigint) is
-'Internal: a campaign''s spend so far in USD (0 if none), from the running aggregates.';
+comment on function prospectpro.campaign_spend(bigint) is
+'A campaign''s spend so far in USD (0 if none), from the running aggregates: the '
+'figure its budget_limit is compared with.';
 
 create or replace function prospectpro.set_cost_threshold(
     alert_type text,

@@ -34,10 +34,10 @@ order by q.id
 """
 CAMPAIGN_SQL = """
 select c.id, c.name, c.target_count, c.budget_limit, c.status,
-       prospectpro._campaign_leads(c.id) as total_leads,
+       prospectpro.campaign_lead_total(c.id) as total_leads,
        coalesce(s.finished_leads, 0) as finished_leads,
        coalesce(s.qualified_leads, 0) as qualified_leads,
-       prospectpro._campaign_spend(c.id) as spend
+       prospectpro.campaign_spend(c.id) as spend
 from prospectpro.campaigns as c
 left join prospectpro.campaign_stats as s on s.campaign_id = c.id
 where c.id = any($1)

@@ -182,7 +182,7 @@ where campaign_id is null or campaign_id = any($1)
 """
 SETTINGS_SQL = "select name, value::text from prospectpro.cost_settings"
 LEADS_SQL = """
-select c.id as campaign_id, prospectpro._campaign_leads(c.id) as total_leads
+select c.id as campaign_id, prospectpro.campaign_lead_total(c.id) as total_leads
 from unnest($1::bigint[]) as c (id)
 """
 # The spends of the earlier hours of each window's scope, newest first; the

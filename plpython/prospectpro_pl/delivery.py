@@ -72,7 +72,7 @@ _transport: Transport | None = None
 # What this session's rounds cost, in CPU seconds of the backend per phase:
 # claim (configuration and claim queries), sign (request heads and
 # signatures), send (the HTTP exchanges), record (attempt log, outbox and
-# breakers). prospectpro._round_costs() reads it; a worker logs it on exit.
+# breakers). prospectpro.delivery_round_costs() reads it; a worker logs it on exit.
 costs = {"rounds": 0, "events": 0, "claim": 0.0, "sign": 0.0, "send": 0.0, "record": 0.0}
 
 

@@ -148,7 +148,7 @@ def test_a_1000_row_insert_is_evaluated_by_one_call_with_exact_aggregates(db):
     }
     assert stored == expected_windows(rows)
     for campaign in ids:
-        spend = db.execute("select prospectpro._campaign_spend(%s)", (campaign,)).fetchone()[0]
+        spend = db.execute("select prospectpro.campaign_spend(%s)", (campaign,)).fetchone()[0]
         assert spend == sum(r[2] for r in rows if r[0] == campaign)
 
     # One statement: each day over 50 (exceeding it) gets one alert, at the level its total

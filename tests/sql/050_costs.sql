@@ -237,9 +237,9 @@ select results_eq(
     '2.51 for 10 leads (0.251 per lead): an alert'
 );
 select is(
-    prospectpro._campaign_spend(9004), 2.51::numeric, '_campaign_spend is the running total'
+    prospectpro.campaign_spend(9004), 2.51::numeric, 'campaign_spend is the running total'
 );
-select is(prospectpro._campaign_spend(-1), 0::numeric, '_campaign_spend of no costs is 0');
+select is(prospectpro.campaign_spend(-1), 0::numeric, 'campaign_spend of no costs is 0');
 
 -- rate_limit: requests of one API in a UTC minute.
 select is(
@@ -435,9 +435,9 @@ select is(
 -- Updates and deletes of costs keep the aggregates exact, and raise nothing.
 update prospectpro.api_costs set cost = 2.60
 where campaign_id = 9004 and api_name = 'hunter_email_verifier';
-select is(prospectpro._campaign_spend(9004), 5.02::numeric, 'an updated cost is re-counted');
+select is(prospectpro.campaign_spend(9004), 5.02::numeric, 'an updated cost is re-counted');
 delete from prospectpro.api_costs where campaign_id = 9004 and api_name = 'google_places';
-select is(prospectpro._campaign_spend(9004), 2.62::numeric, 'a deleted cost is taken off');
+select is(prospectpro.campaign_spend(9004), 2.62::numeric, 'a deleted cost is taken off');
 select is(
     (
         select spend from prospectpro.cost_windows

@@ -209,7 +209,7 @@ class Demo:
         while True:
             progress = db.execute(PROGRESS_SQL, (campaign_id,)).fetchone()
             status, budget_limit, cost = db.execute(
-                "select status, budget_limit, prospectpro._campaign_spend(id)"
+                "select status, budget_limit, prospectpro.campaign_spend(id)"
                 " from prospectpro.campaigns where id = %s",
                 (campaign_id,),
             ).fetchone()
