@@ -134,24 +134,3 @@ def escalation_level(
         level += 1
         step *= 2
     return level
-
-
-def threshold_crossing(
-    threshold: Number | str,
-    previous: Number | str | None,
-    current: Number | str,
-    unit: Number | None = None,
-) -> int | None:
-    """The escalation level a write that moved a value from previous to current should alert at.
-
-    None when the write reaches no new level: it stays at or below the threshold,
-    goes down, or stays within the level already alerted. When it skips
-    levels, only the highest is returned, so the caller raises at most one
-    alert per level of each (type, scope, period). ``previous`` None means
-    there was no value before.
-    """
-    before = None if previous is None else escalation_level(threshold, previous, unit)
-    after = escalation_level(threshold, current, unit)
-    if after is None or (before is not None and after <= before):
-        return None
-    return after

@@ -13,6 +13,8 @@ from decimal import Decimal
 
 from . import export, payloads, plans
 
+# The progress milestones announced by progress_update events, in percent.
+MILESTONES = (25, 50, 75)
 # Set (transaction-locally) by set_campaign_status() so that the event says why.
 REASON_SETTING = "prospectpro.reason"
 
@@ -232,7 +234,7 @@ def lead_progress(plpy, starting: list[int], changes: dict[int, tuple[int, int]]
         if row["status"] != "processing":
             continue
         percent = payloads.completion_percentage(s["finished_leads"], row["target_count"])
-        crossed = [m for m in payloads.MILESTONES if s["last_milestone"] < m <= percent]
+        crossed = [m for m in MILESTONES if s["last_milestone"] < m <= percent]
         for milestone in crossed:
             extra = {"old_status": "processing", "new_status": "processing", "milestone": milestone}
             events.append((row, "progress_update", extra))

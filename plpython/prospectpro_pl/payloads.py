@@ -19,8 +19,6 @@ from typing import Any
 
 from .contracts import ALERT_TYPES, LIFECYCLE_EVENTS, SEVERITIES
 
-MILESTONES = (25, 50, 75)
-
 # The time_period of each alert type: the kind of window its rule judges. The
 # concrete window is alert_metadata.period_start and period_end.
 ALERT_PERIODS = {
@@ -167,13 +165,6 @@ def completion_percentage(total_leads: int, target_count: int) -> int:
     if target_count <= 0:
         raise ValueError(f"target_count must be positive, got {target_count}")
     return min(100, int(total_leads) * 100 // int(target_count))
-
-
-def crossed_milestones(previous_total: int, total: int, target_count: int) -> list[int]:
-    """The progress milestones (25, 50, 75 %) reached by going from one lead count to another."""
-    before = completion_percentage(previous_total, target_count)
-    after = completion_percentage(total, target_count)
-    return [m for m in MILESTONES if before < m <= after]
 
 
 def amount(value: Decimal | str | float) -> Decimal:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -32,14 +31,6 @@ PROVIDER_STAGES = {
     "stage2": providers.stage2,
     "stage3": providers.stage3,
 }
-
-
-def is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _costs(calls: list[providers.Call]) -> list[dict[str, Any]]:

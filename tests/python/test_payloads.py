@@ -1,4 +1,3 @@
-import itertools
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
@@ -300,24 +299,6 @@ def test_completion_percentage_rounds_down_and_caps(total, target, percent):
 def test_completion_percentage_needs_a_target():
     with pytest.raises(ValueError, match="target_count must be positive"):
         payloads.completion_percentage(1, 0)
-
-
-def test_crossed_milestones():
-    assert payloads.crossed_milestones(24, 25, 100) == [25]
-    assert payloads.crossed_milestones(25, 49, 100) == []
-    assert payloads.crossed_milestones(10, 80, 100) == [25, 50, 75]
-    assert payloads.crossed_milestones(36, 37, 49) == [75]  # 73 % to 75 %
-
-
-@given(st.lists(st.integers(0, 300), min_size=1).map(sorted), st.integers(1, 200))
-def test_each_milestone_is_crossed_once_on_the_way_up(counts, target):
-    crossed = [
-        m
-        for before, after in itertools.pairwise([0, *counts])
-        for m in payloads.crossed_milestones(before, after, target)
-    ]
-    reached = payloads.completion_percentage(counts[-1], target)
-    assert crossed == [m for m in payloads.MILESTONES if m <= reached]
 
 
 def test_to_json_is_compact_sorted_and_keeps_unicode():
