@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -71,3 +73,13 @@ def test_nothing_that_ships_says_seed(tmp_path):
     assert len(shipped) > 40
     saying = sorted(name for name, text in shipped.items() if b"seed" in text.lower())
     assert saying == []
+
+
+def test_the_server_and_the_receiver_pin_one_h11():
+    """Both sides frame HTTP/1.1 with h11: the extension's vendored copy and the receiver's
+    dependency are the same version, so a framing bug is fixed (or found) once."""
+    server = re.findall(r"^h11==(\S+)", (ROOT / "plpython/requirements.txt").read_text(), re.M)
+    project = tomllib.loads((RECEIVER / "pyproject.toml").read_text())["project"]
+    receiver = [d for d in project["dependencies"] if re.match(r"h11\b", d)]
+    assert len(server) == 1
+    assert receiver == [f"h11=={server[0]}"]
