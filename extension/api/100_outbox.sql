@@ -90,8 +90,8 @@ strict
 set search_path = pg_catalog, pg_temp
 as $python$
 #PROSPECTPRO_IMPORT
-from prospectpro_pl import transport
-return transport.ca_file_problem(ca_file)
+from prospectpro_pl import delivery_transport
+return delivery_transport.ca_file_problem(ca_file)
 $python$;
 comment on function prospectpro._ca_file_problem(text) is
 'Internal: why the server cannot load a PEM file of trusted CAs, or null when it can.';

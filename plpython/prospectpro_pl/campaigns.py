@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from . import export, payloads, plans
+from . import csv_export, payloads, plans
 
 # The progress milestones announced by progress_update events, in percent.
 MILESTONES = (25, 50, 75)
@@ -199,7 +199,7 @@ def _resume_leads(plpy, ids: list[int]) -> None:
 
 def _export(plpy, campaign_id: int) -> None:
     rows = plans.run(plpy, EXPORT_ROWS_SQL, ["bigint"], [campaign_id])
-    made = export.build_csv(list(rows), list(export.DEFAULT_COLUMNS))
+    made = csv_export.build_csv(list(rows), list(csv_export.DEFAULT_COLUMNS))
     plans.run(
         plpy,
         EXPORT_SQL,

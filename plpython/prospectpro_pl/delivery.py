@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime
 
 from . import plans, retry, signing
-from .transport import Request, Transport
+from .delivery_transport import Request, Transport
 
 # Requests still waiting for a connection this long after the round began are
 # left for the next round, which bounds a round by this plus the timeout.

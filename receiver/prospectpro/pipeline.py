@@ -14,7 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from . import contracts, exports, providers
+from . import contracts, export_files, providers
 from .auth import Rejected, check_bearer
 from .batches import NO_LEAD
 
@@ -159,7 +159,7 @@ async def campaign_lifecycle(
             row = await cur.fetchone()
         if row is None:
             return JSONResponse({"error": f"no export for campaign {campaign_id} yet"}, 409)
-        path = exports.write(state.settings.export_dir, campaign_id, row[0])
+        path = export_files.write(state.settings.export_dir, campaign_id, row[0])
         return JSONResponse({"status": "exported", "path": str(path), "rows": row[1]})
     return JSONResponse({"status": "acknowledged", "lifecycle_event": event})
 
@@ -171,7 +171,7 @@ async def export_csv(request: Request) -> Response:
     except Rejected as rejected:
         return JSONResponse({"error": rejected.reason}, 401, headers={"www-authenticate": "Bearer"})
     campaign_id = request.path_params["campaign_id"]
-    path = exports.path(request.app.state.settings.export_dir, campaign_id)
+    path = export_files.path(request.app.state.settings.export_dir, campaign_id)
     if not path.exists():
         return JSONResponse({"error": f"no export for campaign {campaign_id}"}, 404)
     return FileResponse(path, media_type="text/csv; charset=utf-8", filename=path.name)

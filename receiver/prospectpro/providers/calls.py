@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .transport import CONFIGURED_DESTINATION, AddressRefused
+from .provider_transport import CONFIGURED_DESTINATION, AddressRefused
 
 if TYPE_CHECKING:
     from .config import ProviderConfig
