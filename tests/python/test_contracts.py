@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from prospectpro import contracts as receiver_contracts
 from prospectpro import schemas
 from prospectpro.app import ROUTES
-from prospectpro_pl import contracts, costs, payloads
+from prospectpro_pl import contracts, payloads
+from prospectpro_pl.costs import rules
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +71,7 @@ def test_state_machine_emits_only_contract_events(db):
 
 
 def test_cost_rules_cover_the_contracts_alert_types():
-    assert sorted(costs.DEFAULTS) == sorted(contracts.ALERT_TYPES)
+    assert sorted(rules.DEFAULTS) == sorted(contracts.ALERT_TYPES)
 
 
 def test_the_receiver_reads_the_extensions_contract_files():
