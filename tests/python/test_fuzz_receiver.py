@@ -109,8 +109,11 @@ def receiver_env(**extra: str) -> dict[str, str]:
     return {
         "WEBHOOK_AUTH_TOKEN": TOKEN,
         "WEBHOOK_MAX_BODY_BYTES": str(MAX_BODY),
+        # Keys set (so /health is healthy), providers nowhere: a call fails at once.
         "GOOGLE_PLACES_BASE_URL": NOWHERE,
+        "GOOGLE_PLACES_API_KEY": "fuzz-key",
         "HUNTER_BASE_URL": NOWHERE,
+        "HUNTER_API_KEY": "fuzz-key",
         **extra,
     }
 
