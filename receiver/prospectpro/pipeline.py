@@ -120,18 +120,24 @@ async def lead_enrichment(
 async def cost_alert(request: Request, webhook_id: str, payload: dict[str, Any]) -> JSONResponse:
     state = request.app.state
     state.metrics.alerts.labels(payload["alert_type"], payload.get("severity", "warning")).inc()
+    # time_period is the kind of window (daily, hourly, minute); the window, when sent, is
+    # alert_metadata.period_start to period_end.
+    metadata = payload["alert_metadata"]
+    period = payload["time_period"]
+    if "period_start" in metadata and "period_end" in metadata:
+        period += f", {metadata['period_start']} to {metadata['period_end']}"
     log.warning(
         "cost alert %s: %s over %s (%s)",
         payload["alert_type"],
         payload["current_value"],
         payload["threshold_value"],
-        payload["time_period"],
+        period,
     )
     url = state.settings.alert_notify_url
     if url:
         text = (
             f":rotating_light: ProspectPro cost alert *{payload['alert_type']}* "
-            f"({payload['time_period']}): {payload['current_value']} against a threshold of "
+            f"({period}): {payload['current_value']} against a threshold of "
             f"{payload['threshold_value']} (over by {payload['threshold_exceeded_by']})."
         )
         try:

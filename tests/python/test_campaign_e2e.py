@@ -5,6 +5,7 @@ stand-in for the Slack-compatible alert notification URL."""
 from __future__ import annotations
 
 import csv
+import json
 
 from conftest import wait_until
 
@@ -99,7 +100,7 @@ def test_costs_from_the_pipeline_raise_a_delivered_cost_alert(db, start_pipeline
         (campaign_id,),
     )
     (notification,) = sink.wait_for(1, timeout=60)
-    assert "cost_per_lead" in notification.body.decode()
+    text = json.loads(notification.body)["text"]
 
     def delivered_alert():
         return db.execute(
@@ -115,6 +116,11 @@ def test_costs_from_the_pipeline_raise_a_delivered_cost_alert(db, start_pipeline
         payload["alert_metadata"].keys()
     )
     assert payload["alert_type"] == "cost_per_lead"
+    assert payload["time_period"] == "daily"
+    start, end = (payload["alert_metadata"][k] for k in ("period_start", "period_end"))
+    assert start.endswith("T00:00:00Z") and end.endswith("T00:00:00Z")
+    # The receiver's message names the kind of window and the window.
+    assert f"*cost_per_lead* (daily, {start} to {end})" in text
     assert payload["threshold_value"] == 0.02
     assert payload["current_value"] >= 0.02
     assert payload["alert_metadata"]["campaign_ids"] == [campaign_id]
