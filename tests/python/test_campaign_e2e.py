@@ -47,7 +47,13 @@ def test_a_campaign_of_20_leads_runs_to_completion_and_exports(db, start_pipelin
     export = tmp_path / "exports" / f"campaign-{campaign_id}.csv"
     wait_until(export.exists, timeout=60, interval=0.2)
 
-    events = delivered_payloads(db, "campaign_lifecycle", campaign_id)
+    # The receiver writes the export before it answers the completed webhook, and the
+    # worker records that answer after: wait for the record, not only for the file.
+    def lifecycle_through_completed():
+        events = delivered_payloads(db, "campaign_lifecycle", campaign_id)
+        return events if events and events[-1]["lifecycle_event"] == "completed" else None
+
+    events = wait_until(lifecycle_through_completed, timeout=10, interval=0.1)
     assert [(e["lifecycle_event"], e["event_data"].get("milestone")) for e in events] == [
         ("created", None),
         ("processing_started", None),
