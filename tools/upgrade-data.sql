@@ -37,3 +37,14 @@ select
 from prospectpro.outbox as o
 cross join lateral generate_series(1, o.attempts) as a (n)
 where o.webhook_type = 'cost_alert';
+-- Costs over every cost rule's threshold (daily spend, cost per lead, the rate
+-- limit, and an hour of spend far above the three before it), on a day long
+-- past: alerts and their events, whose payloads an upgrade may rewrite.
+insert into prospectpro.api_costs (campaign_id, api_name, cost, request_count, created_at)
+values (null, 'google_places', 1, 1, '2026-01-05 06:10Z');
+insert into prospectpro.api_costs (campaign_id, api_name, cost, request_count, created_at)
+values (null, 'google_places', 1.2, 1, '2026-01-05 07:10Z');
+insert into prospectpro.api_costs (campaign_id, api_name, cost, request_count, created_at)
+values (null, 'google_places', 0.9, 1, '2026-01-05 08:10Z');
+insert into prospectpro.api_costs (campaign_id, api_name, cost, request_count, created_at)
+values (1, 'hunter_email_verifier', 60, 150, '2026-01-05 09:10:30Z');

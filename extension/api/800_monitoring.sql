@@ -125,8 +125,8 @@ create or replace view prospectpro.endpoint_status as
 select
     h.webhook_type,
     case
-        when e.url is not null then prospectpro._url_problem(e.url) is null
-        else prospectpro._setting_url(h.webhook_type) is not null
+        when e.url is not null then prospectpro.endpoint_url_problem(e.url) is null
+        else prospectpro.endpoint_setting_url(h.webhook_type) is not null
     end as configured,
     coalesce(e.enabled, true) as enabled,
     coalesce(e.token, nullif(current_setting('app.webhook_token', true), ''))
@@ -142,9 +142,9 @@ select
     -- configure_endpoint (1.0 admitted userinfo and fragments).
     case
         when e.url is not null
-            then 'endpoints.url: ' || prospectpro._url_problem(e.url)
+            then 'endpoints.url: ' || prospectpro.endpoint_url_problem(e.url)
         else
-            'app.' || h.webhook_type || '_webhook_url: ' || prospectpro._url_problem(
+            'app.' || h.webhook_type || '_webhook_url: ' || prospectpro.endpoint_url_problem(
                 nullif(current_setting('app.' || h.webhook_type || '_webhook_url', true), '')
             )
     end as config_error

@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 
 from . import plans, retry, signing
-from .transport import Request, Transport
+from .delivery_transport import Request, Transport
 
 # Requests still waiting for a connection this long after the round began are
 # left for the next round, which bounds a round by this plus the timeout.
@@ -95,14 +95,14 @@ _buckets: list[float] | None = None
 # What this session's rounds cost, in CPU seconds of the backend per phase:
 # claim (configuration and claim queries), sign (request heads and
 # signatures), send (the HTTP exchanges), record (attempt log, outbox and
-# breakers). prospectpro._round_costs() reads it; a worker logs it on exit.
+# breakers). prospectpro.delivery_round_costs() reads it; a worker logs it on exit.
 costs = {"rounds": 0, "events": 0, "claim": 0.0, "sign": 0.0, "send": 0.0, "record": 0.0}
 
 
 def endpoints(plpy) -> dict[str, dict]:
     """Effective, deliverable configuration per webhook type.
 
-    The endpoints table wins; the seed's database settings
+    The endpoints table wins; the database settings
     (app.<type>_webhook_url, app.webhook_token) are the fallback. A type with
     no valid URL, or whose breaker is disabled (410 Gone), is left out: its
     events wait, pending, until it is configured or re-enabled.

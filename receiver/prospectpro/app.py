@@ -131,6 +131,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.metrics_database_url:
             metrics_pool = await _open_pool(settings.metrics_database_url, max_size=2)
         config = app.state.providers
+        for provider, variable in config.missing_keys().items():
+            log.warning(
+                "%s is not configured: %s is not set; lead enrichment stages that need it "
+                "fail without calling it, and /api/webhooks/lead-enrichment/health answers 503",
+                provider,
+                variable,
+            )
         async with providers.client(PROVIDER_CONNECTIONS, config.allow_networks) as http:
             app.state.pool = pool
             app.state.metrics_pool = metrics_pool

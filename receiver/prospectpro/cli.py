@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         " (env METRICS_DATABASE_URL; default: --database-url)",
     )
     selftest = commands.add_parser(
-        "selftest", help="the seed's comprehensive test of a live deployment (10 checks)"
+        "selftest", help="the end-to-end check of a live deployment (10 checks)"
     )
     _database_url(selftest)
     selftest.add_argument(

@@ -1,5 +1,4 @@
-"""The receiver's configuration, from environment variables (the seed's names
-where the seed names one)."""
+"""The receiver's configuration, from environment variables."""
 
 from __future__ import annotations
 
@@ -28,7 +27,7 @@ class Settings:
         return cls(
             database_url=env.get("DATABASE_URL", ""),
             metrics_database_url=env.get("METRICS_DATABASE_URL") or None,
-            # The seed: WEBHOOK_AUTH_TOKEN, falling back to PERSONAL_ACCESS_TOKEN.
+            # WEBHOOK_AUTH_TOKEN, falling back to PERSONAL_ACCESS_TOKEN.
             token=env.get("WEBHOOK_AUTH_TOKEN") or env.get("PERSONAL_ACCESS_TOKEN") or None,
             signing_secret=env.get("WEBHOOK_SIGNING_SECRET") or None,
             max_body_bytes=int(env.get("WEBHOOK_MAX_BODY_BYTES", 64 * 1024)),

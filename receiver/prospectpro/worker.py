@@ -112,7 +112,7 @@ class Worker:
     @staticmethod
     def _log_costs(conn: psycopg.Connection) -> None:
         """What this session's rounds cost the database server, per event and phase."""
-        costs = conn.execute("select prospectpro._round_costs()").fetchone()[0]
+        costs = conn.execute("select prospectpro.delivery_round_costs()").fetchone()[0]
         events = costs["events"] or 1
         phases = ", ".join(
             f"{phase} {costs[phase] * 1e6 / events:.0f}"

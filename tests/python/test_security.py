@@ -49,12 +49,13 @@ EXECUTE_GRANTS = {
     # The dashboard view's figures (both helpers are security invoker).
     # endpoint_status checks the URL of the database-setting fallback with these.
     "prospectpro_reader": {
-        "_campaign_spend", "_campaign_leads", "_url_problem", "_setting_url", "latency_buckets",
+        "campaign_spend", "campaign_lead_total", "endpoint_url_problem", "endpoint_setting_url",
+        "latency_buckets",
     },
     "prospectpro_writer": {"apply_enrichment", "apply_enrichment_batch", "set_campaign_status"},
     "prospectpro_worker": {
         "deliver_due", "next_due_in", "arm_wakeup", "disarm_wakeup", "run_delivery",
-        "_delivery_deadline", "_delivery_pause", "_round_costs", "maintain_partitions",
+        "delivery_deadline", "delivery_pause", "delivery_round_costs", "maintain_partitions",
     },
     "prospectpro_admin": {
         "configure_endpoint", "enable_endpoint", "redeliver", "schedule_delivery",

@@ -9,7 +9,7 @@ event's transaction start (the outbox row's created_at: an upper bound of its
 commit) to its arrival at the sink. CPU per event: capture is the server's CPU
 per transaction with triggers less plain's (both without a worker); claim,
 sign, send and record are the worker backend's own timers
-(prospectpro._round_costs(), logged by each worker on exit); "other" is the
+(prospectpro.delivery_round_costs(), logged by each worker on exit); "other" is the
 rest of the worker backends' CPU (the call, commits, wake-up and due
 checks); the worker processes' own CPU (psycopg, the loop) is reported apart.
 """
