@@ -16,9 +16,14 @@ alter table prospectpro.campaign_lifecycle_events
 drop constraint campaign_lifecycle_events_event_id_fkey;
 drop index prospectpro.campaign_lifecycle_events_event;
 drop trigger _900_notify_outbox on prospectpro.outbox;
--- Retention drops partitions (1.1 had this; 1.0 had none); the default
--- partitions' rows go by its successor, _prune_default_batch.
+-- Retention drops partitions. Its steps, granted to prospectpro_admin, get
+-- public names (extension/api/ creates them): _retention_cutoff ->
+-- retention_cutoff, _prune_cost_windows -> prune_cost_windows; 1.1's
+-- _prune_batch goes, its work on the default partitions now
+-- prune_default_batch's. (If exists: 1.0 had none of them.)
 drop function if exists prospectpro._prune_batch(timestamptz, integer);
+drop function if exists prospectpro._retention_cutoff(interval, integer);
+drop function if exists prospectpro._prune_cost_windows(timestamptz);
 
 -- The 1.1 tables step aside: no longer extension members (no range partition
 -- is one: pg_dump keeps them as tables), renamed, and without the indexes

@@ -208,10 +208,12 @@ comment on function prospectpro.configure_partitions(interval, integer) is
 'Set the width of the time partitions and how many are made ahead (new partitions follow the '
 'last one with the new width), then make them; returns how many it made.';
 
--- prune commits, which rules out a SET search_path clause: its body calls only
--- schema-qualified functions and holds no operator, so the caller's
--- search_path has nothing to resolve. The work is in the functions below.
-create or replace function prospectpro._retention_cutoff(
+-- prune commits, which rules out a SET search_path clause and SECURITY
+-- DEFINER: its body calls only schema-qualified functions and holds no
+-- operator, so the caller's search_path has nothing to resolve. The work is in
+-- the steps below, the owner's (security definer); a role that may prune is
+-- granted them too, so they have public names.
+create or replace function prospectpro.retention_cutoff(
     older_than interval, batch_size integer
 ) returns timestamptz
 language plpgsql
@@ -228,11 +230,11 @@ begin
     return now() - older_than;
 end
 $$;
-comment on function prospectpro._retention_cutoff(interval, integer) is
-'Internal, for prune: the time before which delivered events are deleted, once older_than '
-'and batch_size are checked.';
+comment on function prospectpro.retention_cutoff(interval, integer) is
+'A step of prune(): the retention cutoff, now() - older_than, once older_than and batch_size '
+'are checked (a bad one raises 22023 with a HINT).';
 
-create or replace function prospectpro._expired_partitions(cutoff timestamptz)
+create or replace function prospectpro.expired_partitions(cutoff timestamptz)
 returns text[]
 language sql
 stable
@@ -244,11 +246,11 @@ as $$
     from prospectpro.history_partitions as p
     where not p.is_default and p.upper_bound <= cutoff
 $$;
-comment on function prospectpro._expired_partitions(timestamptz) is
-'Internal, a step of prune(): the range partitions whose upper bound is at or before cutoff, '
-'the outbox''s first.';
+comment on function prospectpro.expired_partitions(timestamptz) is
+'A step of prune(): the range partitions whose upper bound is at or before cutoff, the '
+'outbox''s first.';
 
-create or replace function prospectpro._drop_partition(
+create or replace function prospectpro.drop_expired_partition(
     partition_name text, cutoff timestamptz
 ) returns boolean
 language plpgsql
@@ -261,7 +263,7 @@ declare
     attempts prospectpro.delivery_attempts[];
 begin
     select * into p from prospectpro.history_partitions as h
-    where h.partition_name = _drop_partition.partition_name;
+    where h.partition_name = drop_expired_partition.partition_name;
     if not found or p.is_default or p.upper_bound > cutoff then
         raise exception 'not an expired partition: %', partition_name
         using errcode = 'invalid_parameter_value',
@@ -300,11 +302,12 @@ begin
     return true;
 end
 $$;
-comment on function prospectpro._drop_partition(text, timestamptz) is
-'Internal: drop one range partition past the retention cutoff, moving its pending and dead '
-'events (or their attempts) to the default partition; false when the table stayed busy.';
+comment on function prospectpro.drop_expired_partition(text, timestamptz) is
+'A step of prune(): drop one range partition past the retention cutoff (any other name raises '
+'22023), moving its pending and dead events (or their attempts) to the default partition; '
+'false when the table stayed busy.';
 
-create or replace function prospectpro._prune_default_batch(
+create or replace function prospectpro.prune_default_batch(
     cutoff timestamptz, batch_size integer
 ) returns boolean
 language sql
@@ -352,12 +355,12 @@ as $$
         or (select count(*) from attempts) = batch_size
         or (select count(*) from records) = batch_size
 $$;
-comment on function prospectpro._prune_default_batch(timestamptz, integer) is
-'Internal: delete one batch each of delivered events, attempts (of events neither pending nor '
-'dead) and idempotency records older than cutoff from the default partitions; true while a '
-'batch was full (more may remain).';
+comment on function prospectpro.prune_default_batch(timestamptz, integer) is
+'A step of prune(): delete one batch each of delivered events, attempts (of events neither '
+'pending nor dead) and idempotency records older than cutoff from the default partitions; true '
+'while a batch was full (more may remain).';
 
-create or replace function prospectpro._prune_cost_windows(cutoff timestamptz)
+create or replace function prospectpro.prune_cost_windows(cutoff timestamptz)
 returns void
 language sql
 security definer
@@ -370,9 +373,9 @@ as $$
         or (w.kind = 'hour' and w.window_start < least(cutoff, now() - interval '2 days'));
     select prospectpro.resolve_expired_alerts();
 $$;
-comment on function prospectpro._prune_cost_windows(timestamptz) is
-'Internal, for prune: delete minute cost windows past an hour and hour windows past both '
-'cutoff and two days (the anomaly history), then resolve the alerts whose period ended.';
+comment on function prospectpro.prune_cost_windows(timestamptz) is
+'A step of prune(): delete minute cost windows past an hour and hour windows past both cutoff '
+'and two days (the anomaly history), then resolve the alerts whose period ended.';
 
 create or replace procedure prospectpro.prune(
     older_than interval default '7 days',
@@ -381,21 +384,21 @@ create or replace procedure prospectpro.prune(
 language plpgsql
 as $$
 declare
-    cutoff timestamptz := prospectpro._retention_cutoff(older_than, batch_size);
+    cutoff timestamptz := prospectpro.retention_cutoff(older_than, batch_size);
     expired text;
 begin
     perform prospectpro._require_primary('prune');
     perform prospectpro.maintain_partitions();
     commit;
-    foreach expired in array prospectpro._expired_partitions(cutoff) loop
-        perform prospectpro._drop_partition(expired, cutoff);
+    foreach expired in array prospectpro.expired_partitions(cutoff) loop
+        perform prospectpro.drop_expired_partition(expired, cutoff);
         commit;
     end loop;
     loop
-        exit when not prospectpro._prune_default_batch(cutoff, batch_size);
+        exit when not prospectpro.prune_default_batch(cutoff, batch_size);
         commit;
     end loop;
-    perform prospectpro._prune_cost_windows(cutoff);
+    perform prospectpro.prune_cost_windows(cutoff);
 end
 $$;
 comment on procedure prospectpro.prune(interval, integer) is  -- noqa: LT01

@@ -84,11 +84,11 @@ revoke all on procedure prospectpro.prune(interval, integer) from public;
 grant execute on procedure prospectpro.prune(interval, integer) to prospectpro_admin;
 -- prune's steps: the DDL and the deletes are the owner's (security definer).
 grant execute on function
-prospectpro._retention_cutoff(interval, integer),
-prospectpro._expired_partitions(timestamptz),
-prospectpro._drop_partition(text, timestamptz),
-prospectpro._prune_default_batch(timestamptz, integer),
-prospectpro._prune_cost_windows(timestamptz),
+prospectpro.retention_cutoff(interval, integer),
+prospectpro.expired_partitions(timestamptz),
+prospectpro.drop_expired_partition(text, timestamptz),
+prospectpro.prune_default_batch(timestamptz, integer),
+prospectpro.prune_cost_windows(timestamptz),
 prospectpro.configure_partitions(interval, integer)
 to prospectpro_admin;
 -- Partitions are made ahead by prune and by the worker.

@@ -118,8 +118,7 @@ def test_prune_drops_expired_partitions_and_keeps_pending_and_dead_events(db, si
     # One event of that day is dead, one still pending: both outlive it.
     db.execute("update prospectpro.outbox set status = 'dead' where id = %s", (old[0],))
     db.execute(
-        "update prospectpro.outbox set status = 'pending', next_attempt_at = now()"
-        " where id = %s",
+        "update prospectpro.outbox set status = 'pending', next_attempt_at = now() where id = %s",
         (old[1],),
     )
     db.execute("call prospectpro.prune(interval '7 days')")

@@ -62,8 +62,8 @@ EXECUTE_GRANTS = {
         "configure_scoring", "set_cost_threshold", "set_api_rate_limit",
         "configure_anomaly_detection", "acknowledge_alert", "resolve_alert",
         "resolve_expired_alerts", "rebuild_cost_windows", "prune", "discard",
-        "schedule_maintenance", "_retention_cutoff", "_expired_partitions", "_drop_partition",
-        "_prune_default_batch", "_prune_cost_windows", "maintain_partitions",
+        "schedule_maintenance", "retention_cutoff", "expired_partitions", "drop_expired_partition",
+        "prune_default_batch", "prune_cost_windows", "maintain_partitions",
         "configure_partitions",
     },
 }  # fmt: skip

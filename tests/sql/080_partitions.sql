@@ -105,16 +105,16 @@ insert into prospectpro.delivery_counters (
 ) values ('cost_alert', 0, 2, 3, 0.5, '{1,1,1,0,0,0,0,0,0,0,0,3}');
 
 select is(
-    prospectpro._expired_partitions('2020-01-02 12:00+00'),
+    prospectpro.expired_partitions('2020-01-02 12:00+00'),
     array['outbox_20200101_0000', 'delivery_attempts_20200101_0000'],
     'expired: the partitions whose range ended before the cutoff, the outbox first'
 );
 select ok(
-    prospectpro._drop_partition('outbox_20200101_0000', '2020-01-02 12:00+00'),
+    prospectpro.drop_expired_partition('outbox_20200101_0000', '2020-01-02 12:00+00'),
     'the expired outbox partition is dropped'
 );
 select ok(
-    prospectpro._drop_partition('delivery_attempts_20200101_0000', '2020-01-02 12:00+00'),
+    prospectpro.drop_expired_partition('delivery_attempts_20200101_0000', '2020-01-02 12:00+00'),
     '... and the attempt log''s'
 );
 select hasnt_table('prospectpro', 'outbox_20200101_0000', 'the partition is gone');
@@ -178,11 +178,11 @@ select results_eq(
     '... and the settings are as they were'
 );
 select throws_ok(
-    $$select prospectpro._drop_partition('outbox_20200102_0000', '2020-01-02 12:00+00')$$,
-    '22023', null, '_drop_partition refuses a partition not yet expired'
+    $$select prospectpro.drop_expired_partition('outbox_20200102_0000', '2020-01-02 12:00+00')$$,
+    '22023', null, 'drop_expired_partition refuses a partition not yet expired'
 );
 select throws_ok(
-    $$select prospectpro._drop_partition('outbox_default', 'infinity')$$,
+    $$select prospectpro.drop_expired_partition('outbox_default', 'infinity')$$,
     '22023', null, '... and the default partition'
 );
 

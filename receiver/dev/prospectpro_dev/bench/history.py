@@ -160,9 +160,9 @@ def retention(bench: Bench, dsn: str, per_day: int) -> list[Result]:
         cutoff = scalar(conn, "select %s::timestamptz + interval '1 day'", (FIRST_DAY,))
         dead = scalar(conn, "select count(*) from prospectpro.outbox where status = 'dead'")
         drops = {}
-        for name in scalar(conn, "select prospectpro._expired_partitions(%s)", (cutoff,)):
+        for name in scalar(conn, "select prospectpro.expired_partitions(%s)", (cutoff,)):
             started = time.perf_counter()
-            assert scalar(conn, "select prospectpro._drop_partition(%s, %s)", (name, cutoff))
+            assert scalar(conn, "select prospectpro.drop_expired_partition(%s, %s)", (name, cutoff))
             drops[name] = time.perf_counter() - started
         stop.set()
         writer.join()
