@@ -5,7 +5,7 @@
 -- statement's transition tables: its plans are kept for the session, and one
 -- statement queues every event at once. (PL/Python would re-plan each query on
 -- a transition table per statement, and runs each in a subtransaction: that
--- cost single-row INSERTs 60 % of their speed; see the README.) Python drives
+-- cost single-row INSERTs 60 % of their speed; see docs/webhooks.md.) Python drives
 -- the campaign lifecycle (prospectpro._lead_progress), called only when a
 -- campaign gets its first leads or its finished or qualified leads change.
 

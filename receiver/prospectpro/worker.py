@@ -33,6 +33,8 @@ CATCHUP_SLICE = 0.005
 BLOCKED_RETRY = 0.05
 # While rounds find events: the least time between the starts of two rounds.
 GATHER = 0.005
+# How often a worker makes the time partitions ahead of need (as prune does).
+MAINTAIN_EVERY = 300.0
 
 log = logging.getLogger("prospectpro.worker")
 
@@ -47,6 +49,7 @@ class Worker:
         self.gather = gather
         self.stopping = False
         self.delivered = 0
+        self.maintained_at = float("-inf")
 
     def stop(self, *_: object) -> None:
         self.stopping = True
@@ -72,6 +75,9 @@ class Worker:
     def _loop(self, conn: psycopg.Connection) -> None:
         while not self.stopping:
             started = time.monotonic()
+            if started - self.maintained_at >= MAINTAIN_EVERY:
+                self._maintain(conn)
+                self.maintained_at = started
             attempted = conn.execute(
                 "select prospectpro.deliver_due(%s)", (self.batch,)
             ).fetchone()[0]
@@ -96,9 +102,17 @@ class Worker:
                 pass
 
     @staticmethod
+    def _maintain(conn: psycopg.Connection) -> None:
+        """Make the outbox's, the attempt log's and the idempotency records' time
+        partitions ahead of need; dropping old ones is prune's, on the user's schedule."""
+        made = conn.execute("select prospectpro.maintain_partitions()").fetchone()[0]
+        if made:
+            log.info("made %d time partitions ahead of need", made)
+
+    @staticmethod
     def _log_costs(conn: psycopg.Connection) -> None:
         """What this session's rounds cost the database server, per event and phase."""
-        costs = conn.execute("select prospectpro._round_costs()").fetchone()[0]
+        costs = conn.execute("select prospectpro.delivery_round_costs()").fetchone()[0]
         events = costs["events"] or 1
         phases = ", ".join(
             f"{phase} {costs[phase] * 1e6 / events:.0f}"

@@ -236,12 +236,14 @@ def test_rounds_add_their_cpu_by_phase_to_the_sessions_costs(db, sink):
     emit(db, 30)
     assert deliver(db) == 30
     assert deliver(db) == 0  # an empty round is a round, with its claim
-    costs = db.execute("select prospectpro._round_costs()").fetchone()[0]
+    costs = db.execute("select prospectpro.delivery_round_costs()").fetchone()[0]
     assert (costs["rounds"], costs["events"]) == (2, 30)
     assert all(costs[phase] > 0 for phase in ("claim", "sign", "send", "record"))
     # per session: another session's rounds are its own
     with psycopg.connect(db.info.dsn, autocommit=True) as other:
-        assert other.execute("select prospectpro._round_costs()").fetchone()[0]["rounds"] == 0
+        assert (
+            other.execute("select prospectpro.delivery_round_costs()").fetchone()[0]["rounds"] == 0
+        )
 
 
 def test_a_rolled_back_event_never_existed(db):

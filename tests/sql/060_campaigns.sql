@@ -122,7 +122,7 @@ values
 update prospectpro.enhanced_leads set campaign_id = 7161 where business_name = 'Mover';
 select is(
     array[
-        prospectpro._campaign_leads(7160), prospectpro._campaign_leads(7161),
+        prospectpro.campaign_lead_total(7160), prospectpro.campaign_lead_total(7161),
         (select finished_leads from prospectpro.campaign_stats where campaign_id = 7160),
         (select qualified_leads from prospectpro.campaign_stats where campaign_id = 7161)
     ],
@@ -132,7 +132,7 @@ select is(
 delete from prospectpro.enhanced_leads where business_name = 'Mover';
 select is(
     array[
-        prospectpro._campaign_leads(7161),
+        prospectpro.campaign_lead_total(7161),
         (select finished_leads from prospectpro.campaign_stats where campaign_id = 7161)
     ],
     array[0, 0],
