@@ -48,6 +48,7 @@ import math
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -310,10 +311,10 @@ def run(bench: Bench) -> list[Result]:
         with FailingProxy(int(base.rsplit(":", 1)[1])) as proxy:
             _configure(dsn, conn, sink, proxy)
             args = ["worker", "--database-url", dsn]
-            for n in range(WORKERS):
-                procs.spawn("prospectpro", *args, env={"LOG_LEVEL": "WARNING"}, name=f"worker{n}")
+            worker_logs = [Path(logs) / f"worker{n}.log" for n in range(WORKERS)]
+            for log in worker_logs:
+                procs.spawn("prospectpro", *args, env={"LOG_LEVEL": "WARNING"}, log=log)
             wait_until(lambda: len(conn.execute(BACKENDS_SQL).fetchall()) == WORKERS, 30)
-            backends = [pid for (pid,) in conn.execute(BACKENDS_SQL)]
             load = Load(dsn)
             latencies = Latencies(load, sink)
             pruner = Pruner(dsn, keep)
@@ -328,7 +329,7 @@ def run(bench: Bench) -> list[Result]:
                     depths.append(scalar(conn, PENDING_SQL))
                     httpx.get(base + "/metrics", timeout=10).raise_for_status()  # as scraped
                     minute = round(k * interval / 60, 2)
-                    rows.append(_row(minute, conn, backends, receiver.pid, latencies, depths))
+                    rows.append(_row(minute, conn, receiver.pid, latencies, depths))
                     rows[-1].prune_s = pruner.seconds
                     step(f"  {rows[-1].markdown()}")
                     if not pruner.start():
@@ -339,25 +340,40 @@ def run(bench: Bench) -> list[Result]:
             lost = _drain(conn, load, latencies)
             pruner.join()
             acked, lifecycle = len(proxy.ledger.acked), scalar(conn, LIFECYCLE_SQL)
+        # What made a worker's round fail (its transaction rolled back, the
+        # events due again): the first line of each such warning.
+        errors = Counter(
+            line.split(" WARNING ", 1)[1][:160]
+            for log in worker_logs
+            for line in log.read_text().splitlines()
+            if " WARNING " in line
+        )
     bench.drop("soak")
-    return [_summarise(minutes, rows, baseline, load, lost, latencies.duplicates, acked, lifecycle)]
+    return [
+        _summarise(
+            minutes, rows, baseline, load, lost, latencies.duplicates, acked, lifecycle, errors
+        )
+    ]
 
 
 def _row(
     minute: float,
     conn: psycopg.Connection,
-    backends: list[int],
     receiver: int,
     latencies: Latencies,
     depths: list[int],
 ) -> Row:
     """The interval's row, but for its prune's time."""
     took = latencies.take()
+    memory = []
+    for (pid,) in conn.execute(BACKENDS_SQL):  # read again: a worker may have reconnected
+        with contextlib.suppress(FileNotFoundError):  # gone meanwhile
+            memory.append({field: status_mb(pid, field) for field in ("VmRSS", "RssAnon")})
     tables, indexes = conn.execute(SIZES_SQL).fetchone()
     return Row(
         minute=minute,
-        backend_rss_mb=max(status_mb(p, "VmRSS") for p in backends),
-        backend_private_mb=max(status_mb(p, "RssAnon") for p in backends),
+        backend_rss_mb=max(m["VmRSS"] for m in memory),
+        backend_private_mb=max(m["RssAnon"] for m in memory),
         receiver_rss_mb=status_mb(receiver, "VmRSS"),
         tables_mb=tables,
         indexes_mb=indexes,
@@ -390,6 +406,7 @@ def _summarise(
     duplicates: int,
     acked: int,
     lifecycle: int,
+    errors: Counter,
 ) -> Result:
     judged = rows[baseline.stop :]
 
@@ -419,6 +436,7 @@ def _summarise(
         f"soak, {RATE} lead events/s for {minutes:g} min, {WORKERS} workers, prune()",
         f"{load.leads:,} leads; worst p99 {p99:.1f} ms; {verdicts}; lost {lost or 'none'};"
         f" lifecycle acked {acked}/{lifecycle}; duplicates {duplicates};"
+        f" rounds failed {sum(errors.values())};"
         f" load late by up to {load.late * 1000:.0f} ms",
         f"flat after row {baseline.stop}, p99 <= {TARGET_P99:g} ms, nothing lost",
         passed,
@@ -427,5 +445,6 @@ def _summarise(
             "lost": lost,
             "lifecycle": {"events": lifecycle, "acknowledged": acked},
             "duplicates": duplicates,
+            "round_errors": dict(errors),
         },
     )
