@@ -438,7 +438,8 @@ def _summarise(
         f" lifecycle acked {acked}/{lifecycle}; duplicates {duplicates};"
         f" rounds failed {sum(errors.values())};"
         f" load late by up to {load.late * 1000:.0f} ms",
-        f"flat after row {baseline.stop}, p99 <= {TARGET_P99:g} ms, nothing lost",
+        f"flat after row {baseline.stop if judged else '- (too short)'},"
+        f" p99 <= {TARGET_P99:g} ms, nothing lost",
         passed,
         {
             "rows": [asdict(r) for r in rows],
