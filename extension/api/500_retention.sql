@@ -157,11 +157,15 @@ begin
                 );
                 perform prospectpro._index_partition(t.table_name, partition_name);
                 made := made + 1;
-            exception when check_violation then
-                -- The default partition holds rows of this range (written before
-                -- any partition covered it): they stay there, and the range
-                -- after it gets the next partition.
-                null;
+            exception
+                when check_violation then
+                    -- The default partition holds rows of this range (written
+                    -- before any partition covered it): they stay there, and
+                    -- the range after it gets the next partition.
+                    null;
+                when duplicate_table then
+                    -- Another session (a second worker) made it meanwhile.
+                    null;
             end;
             lower_bound := upper_bound;
         end loop;
@@ -262,6 +266,7 @@ declare
     events prospectpro.outbox[];
     attempts prospectpro.delivery_attempts[];
 begin
+    perform prospectpro._require_primary('drop_expired_partition');
     select * into p from prospectpro.history_partitions as h
     where h.partition_name = drop_expired_partition.partition_name;
     if not found or p.is_default or p.upper_bound > cutoff then
@@ -314,6 +319,7 @@ language sql
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+    select prospectpro._require_primary('prune_default_batch');
     -- The default partitions hold few rows (events written before the first
     -- range partition, survivors of dropped ones): past retention, they go
     -- row by row. SKIP LOCKED: a batch never waits on (nor blocks) a round.
@@ -366,6 +372,7 @@ language sql
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+    select prospectpro._require_primary('prune_cost_windows');
     -- Minute windows serve the rate rule only; hours feed a day of anomaly history.
     delete from prospectpro.cost_window_slots as w
     where
