@@ -41,38 +41,48 @@ create or replace function prospectpro._index_partition(
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-    ddl text;
 begin
-    foreach ddl in array case table_name
-        when 'outbox' then array[
-            'create unique index if not exists %1$I on prospectpro.%2$I (id)',
-            -- Matches the claim's order: a round reads its batch off the
-            -- front of the index instead of sorting the whole backlog.
-            'create index if not exists %3$I on prospectpro.%2$I (next_attempt_at, id) '
-            || 'where status = ''pending''',
-            'create index if not exists %4$I on prospectpro.%2$I (webhook_type, created_at) '
-            || 'where status = ''dead''',
-            -- Events of one ordering key (one campaign) are delivered in
-            -- order: the claim looks for an earlier pending one of the key.
-            'create index if not exists %5$I on prospectpro.%2$I (ordering_key, id) '
-            || 'where status = ''pending'' and ordering_key is not null'
-        ]
-        when 'delivery_attempts' then array[
-            'create unique index if not exists %1$I on prospectpro.%2$I (id)',
-            'create index if not exists %6$I on prospectpro.%2$I (event_id)',
-            'create index if not exists %7$I on prospectpro.%2$I (created_at)'
-        ]
-        when 'applied_deliveries' then array[
-            'create unique index if not exists %1$I on prospectpro.%2$I (webhook_id)'
-        ]
-    end loop
+    if table_name in ('outbox', 'delivery_attempts') then
         execute format(
-            ddl, partition_name || '_pkey', partition_name, partition_name || '_due',
-            partition_name || '_dead', partition_name || '_ordering',
-            partition_name || '_event', partition_name || '_created'
+            'create unique index if not exists %I on prospectpro.%I (id)',
+            partition_name || '_pkey', partition_name
         );
-    end loop;
+    end if;
+    if table_name = 'outbox' then
+        -- Matches the claim's order: a round reads its batch off the front of
+        -- the index instead of sorting the whole backlog.
+        execute format(
+            'create index if not exists %I on prospectpro.%I (next_attempt_at, id) '
+            'where status = ''pending''',
+            partition_name || '_due', partition_name
+        );
+        execute format(
+            'create index if not exists %I on prospectpro.%I (webhook_type, created_at) '
+            'where status = ''dead''',
+            partition_name || '_dead', partition_name
+        );
+        -- Events of one ordering key (one campaign) are delivered in order:
+        -- the claim looks for an earlier pending one of the key.
+        execute format(
+            'create index if not exists %I on prospectpro.%I (ordering_key, id) '
+            'where status = ''pending'' and ordering_key is not null',
+            partition_name || '_ordering', partition_name
+        );
+    elsif table_name = 'delivery_attempts' then
+        execute format(
+            'create index if not exists %I on prospectpro.%I (event_id)',
+            partition_name || '_event', partition_name
+        );
+        execute format(
+            'create index if not exists %I on prospectpro.%I (created_at)',
+            partition_name || '_created', partition_name
+        );
+    elsif table_name = 'applied_deliveries' then
+        execute format(
+            'create unique index if not exists %I on prospectpro.%I (webhook_id)',
+            partition_name || '_pkey', partition_name
+        );
+    end if;
 end
 $$;
 comment on function prospectpro._index_partition(text, text) is
