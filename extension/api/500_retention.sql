@@ -124,6 +124,9 @@ returns integer
 language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
+-- Every lock it waits for, not only the table's: a wait behind a round that
+-- waits in turn for this session must end before it becomes a deadlock.
+set lock_timeout = '100ms'
 as $$
 declare
     width interval;
@@ -176,6 +179,9 @@ begin
                 when duplicate_table then
                     -- Another session (a second worker) made it meanwhile.
                     null;
+                when lock_not_available then
+                    -- Busy beyond the table's lock: the next run goes on.
+                    exit;
             end;
             lower_bound := upper_bound;
         end loop;
@@ -270,6 +276,7 @@ create or replace function prospectpro.drop_expired_partition(
 language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
+set lock_timeout = '100ms'  -- as maintain_partitions, for every lock it takes
 as $$
 declare
     p prospectpro.history_partitions;
@@ -291,29 +298,35 @@ begin
     -- What outlives the partition: its pending and dead events, and the
     -- attempts of every pending or dead event. They keep their ids and times,
     -- and move to the default partition, which now covers their range.
-    if p.table_name = 'outbox' then
-        events := array(
-            select o from prospectpro.outbox as o
-            where
-                o.created_at >= coalesce(p.lower_bound, '-infinity')
-                and o.created_at < p.upper_bound
-                and (o.status = 'pending' or o.status = 'dead')
-        );
-    elsif p.table_name = 'delivery_attempts' then
-        attempts := array(
-            select a from prospectpro.delivery_attempts as a
-            where
-                a.created_at >= coalesce(p.lower_bound, '-infinity')
-                and a.created_at < p.upper_bound
-                and a.event_id in (
-                    select o.id from prospectpro.outbox as o
-                    where o.status = 'pending' or o.status = 'dead'
-                )
-        );
-    end if;
-    execute format('drop table prospectpro.%I', partition_name);
-    insert into prospectpro.outbox select * from unnest(events);
-    insert into prospectpro.delivery_attempts select * from unnest(attempts);
+    begin
+        if p.table_name = 'outbox' then
+            events := array(
+                select o from prospectpro.outbox as o
+                where
+                    o.created_at >= coalesce(p.lower_bound, '-infinity')
+                    and o.created_at < p.upper_bound
+                    and (o.status = 'pending' or o.status = 'dead')
+            );
+        elsif p.table_name = 'delivery_attempts' then
+            attempts := array(
+                select a from prospectpro.delivery_attempts as a
+                where
+                    a.created_at >= coalesce(p.lower_bound, '-infinity')
+                    and a.created_at < p.upper_bound
+                    and a.event_id in (
+                        select o.id from prospectpro.outbox as o
+                        where o.status = 'pending' or o.status = 'dead'
+                    )
+            );
+        end if;
+        execute format('drop table prospectpro.%I', partition_name);
+        insert into prospectpro.outbox select * from unnest(events);
+        insert into prospectpro.delivery_attempts select * from unnest(attempts);
+    exception when lock_not_available then
+        -- Another lock (the outbox's, for the survivors) stayed busy: nothing
+        -- was done, and the next run tries again.
+        return false;
+    end;
     return true;
 end
 $$;
