@@ -41,38 +41,48 @@ create or replace function prospectpro._index_partition(
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-    ddl text;
 begin
-    foreach ddl in array case table_name
-        when 'outbox' then array[
-            'create unique index if not exists %1$I on prospectpro.%2$I (id)',
-            -- Matches the claim's order: a round reads its batch off the
-            -- front of the index instead of sorting the whole backlog.
-            'create index if not exists %3$I on prospectpro.%2$I (next_attempt_at, id) '
-            || 'where status = ''pending''',
-            'create index if not exists %4$I on prospectpro.%2$I (webhook_type, created_at) '
-            || 'where status = ''dead''',
-            -- Events of one ordering key (one campaign) are delivered in
-            -- order: the claim looks for an earlier pending one of the key.
-            'create index if not exists %5$I on prospectpro.%2$I (ordering_key, id) '
-            || 'where status = ''pending'' and ordering_key is not null'
-        ]
-        when 'delivery_attempts' then array[
-            'create unique index if not exists %1$I on prospectpro.%2$I (id)',
-            'create index if not exists %6$I on prospectpro.%2$I (event_id)',
-            'create index if not exists %7$I on prospectpro.%2$I (created_at)'
-        ]
-        when 'applied_deliveries' then array[
-            'create unique index if not exists %1$I on prospectpro.%2$I (webhook_id)'
-        ]
-    end loop
+    if table_name in ('outbox', 'delivery_attempts') then
         execute format(
-            ddl, partition_name || '_pkey', partition_name, partition_name || '_due',
-            partition_name || '_dead', partition_name || '_ordering',
-            partition_name || '_event', partition_name || '_created'
+            'create unique index if not exists %I on prospectpro.%I (id)',
+            partition_name || '_pkey', partition_name
         );
-    end loop;
+    end if;
+    if table_name = 'outbox' then
+        -- Matches the claim's order: a round reads its batch off the front of
+        -- the index instead of sorting the whole backlog.
+        execute format(
+            'create index if not exists %I on prospectpro.%I (next_attempt_at, id) '
+            'where status = ''pending''',
+            partition_name || '_due', partition_name
+        );
+        execute format(
+            'create index if not exists %I on prospectpro.%I (webhook_type, created_at) '
+            'where status = ''dead''',
+            partition_name || '_dead', partition_name
+        );
+        -- Events of one ordering key (one campaign) are delivered in order:
+        -- the claim looks for an earlier pending one of the key.
+        execute format(
+            'create index if not exists %I on prospectpro.%I (ordering_key, id) '
+            'where status = ''pending'' and ordering_key is not null',
+            partition_name || '_ordering', partition_name
+        );
+    elsif table_name = 'delivery_attempts' then
+        execute format(
+            'create index if not exists %I on prospectpro.%I (event_id)',
+            partition_name || '_event', partition_name
+        );
+        execute format(
+            'create index if not exists %I on prospectpro.%I (created_at)',
+            partition_name || '_created', partition_name
+        );
+    elsif table_name = 'applied_deliveries' then
+        execute format(
+            'create unique index if not exists %I on prospectpro.%I (webhook_id)',
+            partition_name || '_pkey', partition_name
+        );
+    end if;
 end
 $$;
 comment on function prospectpro._index_partition(text, text) is
@@ -114,6 +124,9 @@ returns integer
 language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
+-- Every lock it waits for, not only the table's: a wait behind a round that
+-- waits in turn for this session must end before it becomes a deadlock.
+set lock_timeout = '100ms'
 as $$
 declare
     width interval;
@@ -157,11 +170,18 @@ begin
                 );
                 perform prospectpro._index_partition(t.table_name, partition_name);
                 made := made + 1;
-            exception when check_violation then
-                -- The default partition holds rows of this range (written before
-                -- any partition covered it): they stay there, and the range
-                -- after it gets the next partition.
-                null;
+            exception
+                when check_violation then
+                    -- The default partition holds rows of this range (written
+                    -- before any partition covered it): they stay there, and
+                    -- the range after it gets the next partition.
+                    null;
+                when duplicate_table then
+                    -- Another session (a second worker) made it meanwhile.
+                    null;
+                when lock_not_available then
+                    -- Busy beyond the table's lock: the next run goes on.
+                    exit;
             end;
             lower_bound := upper_bound;
         end loop;
@@ -256,12 +276,14 @@ create or replace function prospectpro.drop_expired_partition(
 language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
+set lock_timeout = '100ms'  -- as maintain_partitions, for every lock it takes
 as $$
 declare
     p prospectpro.history_partitions;
     events prospectpro.outbox[];
     attempts prospectpro.delivery_attempts[];
 begin
+    perform prospectpro._require_primary('drop_expired_partition');
     select * into p from prospectpro.history_partitions as h
     where h.partition_name = drop_expired_partition.partition_name;
     if not found or p.is_default or p.upper_bound > cutoff then
@@ -276,29 +298,35 @@ begin
     -- What outlives the partition: its pending and dead events, and the
     -- attempts of every pending or dead event. They keep their ids and times,
     -- and move to the default partition, which now covers their range.
-    if p.table_name = 'outbox' then
-        events := array(
-            select o from prospectpro.outbox as o
-            where
-                o.created_at >= coalesce(p.lower_bound, '-infinity')
-                and o.created_at < p.upper_bound
-                and (o.status = 'pending' or o.status = 'dead')
-        );
-    elsif p.table_name = 'delivery_attempts' then
-        attempts := array(
-            select a from prospectpro.delivery_attempts as a
-            where
-                a.created_at >= coalesce(p.lower_bound, '-infinity')
-                and a.created_at < p.upper_bound
-                and a.event_id in (
-                    select o.id from prospectpro.outbox as o
-                    where o.status = 'pending' or o.status = 'dead'
-                )
-        );
-    end if;
-    execute format('drop table prospectpro.%I', partition_name);
-    insert into prospectpro.outbox select * from unnest(events);
-    insert into prospectpro.delivery_attempts select * from unnest(attempts);
+    begin
+        if p.table_name = 'outbox' then
+            events := array(
+                select o from prospectpro.outbox as o
+                where
+                    o.created_at >= coalesce(p.lower_bound, '-infinity')
+                    and o.created_at < p.upper_bound
+                    and (o.status = 'pending' or o.status = 'dead')
+            );
+        elsif p.table_name = 'delivery_attempts' then
+            attempts := array(
+                select a from prospectpro.delivery_attempts as a
+                where
+                    a.created_at >= coalesce(p.lower_bound, '-infinity')
+                    and a.created_at < p.upper_bound
+                    and a.event_id in (
+                        select o.id from prospectpro.outbox as o
+                        where o.status = 'pending' or o.status = 'dead'
+                    )
+            );
+        end if;
+        execute format('drop table prospectpro.%I', partition_name);
+        insert into prospectpro.outbox select * from unnest(events);
+        insert into prospectpro.delivery_attempts select * from unnest(attempts);
+    exception when lock_not_available then
+        -- Another lock (the outbox's, for the survivors) stayed busy: nothing
+        -- was done, and the next run tries again.
+        return false;
+    end;
     return true;
 end
 $$;
@@ -314,6 +342,7 @@ language sql
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+    select prospectpro._require_primary('prune_default_batch');
     -- The default partitions hold few rows (events written before the first
     -- range partition, survivors of dropped ones): past retention, they go
     -- row by row. SKIP LOCKED: a batch never waits on (nor blocks) a round.
@@ -366,6 +395,7 @@ language sql
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+    select prospectpro._require_primary('prune_cost_windows');
     -- Minute windows serve the rate rule only; hours feed a day of anomaly history.
     delete from prospectpro.cost_window_slots as w
     where

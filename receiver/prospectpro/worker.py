@@ -105,7 +105,13 @@ class Worker:
     def _maintain(conn: psycopg.Connection) -> None:
         """Make the outbox's, the attempt log's and the idempotency records' time
         partitions ahead of need; dropping old ones is prune's, on the user's schedule."""
-        made = conn.execute("select prospectpro.maintain_partitions()").fetchone()[0]
+        try:
+            made = conn.execute("select prospectpro.maintain_partitions()").fetchone()[0]
+        except psycopg.OperationalError:
+            raise  # the connection: run() reconnects
+        except psycopg.DatabaseError as exc:  # delivery goes on; the next try may do
+            log.warning("could not make time partitions ahead: %s", exc)
+            return
         if made:
             log.info("made %d time partitions ahead of need", made)
 
