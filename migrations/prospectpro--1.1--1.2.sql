@@ -270,3 +270,10 @@ drop function if exists prospectpro._setting_url(text);
 drop function if exists prospectpro._url_problem(text);
 drop function if exists prospectpro._campaign_spend(bigint);
 drop function if exists prospectpro._campaign_leads(bigint);
+
+-- Issue 23, breaker under concurrency: _record_endpoint_outcomes() judges on
+-- the latest row whether a round's successes change a breaker, so delivery
+-- rounds no longer read consecutive_failures from _endpoint_config(), whose
+-- result type loses that column (extension/api/ creates it again). If exists:
+-- from 1.0, the 1.0 -> 1.1 migration has dropped it already.
+drop function if exists prospectpro._endpoint_config();

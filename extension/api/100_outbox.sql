@@ -128,8 +128,7 @@ returns table (
     breaker_state text,
     probe_due boolean,
     next_probe_at timestamptz,
-    ca_file text,
-    consecutive_failures integer
+    ca_file text
 )
 language plpgsql
 stable
@@ -160,8 +159,7 @@ begin
         h.state,
         h.state = 'open' and h.next_probe_at <= clock_timestamp(),
         h.next_probe_at,
-        e.ca_file,
-        h.consecutive_failures
+        e.ca_file
     from prospectpro.webhook_types as t
     left join prospectpro.endpoints as e on t.webhook_type = e.webhook_type
     inner join prospectpro.endpoint_health as h on t.webhook_type = h.webhook_type
@@ -186,7 +184,19 @@ set search_path = pg_catalog, pg_temp
 as $$
 -- PL/pgSQL, for a plan kept for the session (see _endpoint_config).
 begin
-    -- Row locks serialise concurrent rounds; each adds to the latest count.
+    -- The common round: successes only, to closed breakers with no failures
+    -- counted. Nothing changes, and this check costs a twentieth of the
+    -- statement below finding no row to change.
+    if not (true = any(gone) or 0 < any(failures)) and not exists (
+        select from prospectpro.endpoint_health as h
+        where
+            h.webhook_type = any(webhook_types)
+            and (h.state <> 'closed' or h.consecutive_failures <> 0)
+    ) then
+        return;
+    end if;
+    -- Row locks serialise concurrent rounds that change a breaker; each adds
+    -- to the latest count.
     with outcome as (
         select
             h.webhook_type,
@@ -211,6 +221,12 @@ begin
             webhook_types, successes, failures, gone, thresholds, probe_intervals, last_errors
         ) as o (webhook_type, ok, failed, gone, threshold, probe_interval, last_error)
             on h.webhook_type = o.webhook_type
+        -- Successes to a closed breaker with no failures counted change
+        -- nothing: that row is neither locked nor written, so rounds of
+        -- successes do not queue on it. Judged on the latest committed row
+        -- (a failure counted since the round read its configuration is
+        -- reset), and again on the newer row after waiting for its lock.
+        where o.failed > 0 or o.gone or h.state <> 'closed' or h.consecutive_failures <> 0
         for update of h
     )
 

@@ -160,6 +160,8 @@ def deliver_due(plpy, max_events: int) -> int:
         )
     if _transport is None:
         _transport = Transport()
+    # A pool whose endpoint was reconfigured, or whose CA file changed, goes.
+    _transport.retain((c["url"], c["ca_file"], c["max_connections"]) for c in config.values())
     signed = time.thread_time()
     outcomes = _transport.post_all(requests, START_WITHIN)
     sent = time.thread_time()
@@ -196,16 +198,10 @@ def _update_breakers(plpy, config: dict, events: list, outcomes: list) -> None:
             t["failed"] += 1
             t["gone"] |= outcome.http_status == GONE
             t["error"] = _redact(outcome.error, config[event["webhook_type"]])
-    # A closed breaker with no failures counted stays as it is after successes:
-    # not writing it spares each round an update of a row every round shares
-    # (4 workers' rounds queued on it). Its updated_at is its last change.
-    types = [
-        t
-        for t, n in tally.items()
-        if n["failed"]
-        or config[t]["breaker_state"] != "closed"
-        or config[t]["consecutive_failures"]
-    ]
+    # Every type is passed: whether its row needs a write is judged there, on
+    # the latest committed row, not on the configuration this round read
+    # before sending (another round may have counted failures since).
+    types = list(tally)
     if not types:
         return
     plans.run(

@@ -4,7 +4,9 @@ h11 reads and writes HTTP/1.1 (interim answers, the framings a server may
 choose, trailers, who asked to close); this module only moves its bytes over
 asyncio streams. One event loop and one pool of connections per endpoint live
 as long as the database session, so consecutive rounds reuse their
-connections. Whatever goes wrong with one request (its URL, DNS, the
+connections; a pool is dropped when its endpoint's configuration or the
+contents of its CA file change (a rotated CA takes effect at the next round).
+Whatever goes wrong with one request (its URL, DNS, the
 connection, TLS, the answer, the time it takes) is that request's failed
 Outcome: the others go on.
 """
@@ -12,11 +14,15 @@ Outcome: the others go on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import select
 import socket
 import ssl
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import h11
 
@@ -48,6 +54,21 @@ class Outcome:
     error: str | None = None
     excerpt: str | None = None
     retry_after: str | None = None
+
+
+class _PoolKey(NamedTuple):
+    """What a pool is for: an origin, with the CAs it trusts there and its size."""
+
+    scheme: str
+    host: str
+    port: int
+    ca_file: str | None  # https only
+    max_connections: int
+
+    @classmethod
+    def of(cls, target: Target, ca_file: str | None, max_connections: int) -> _PoolKey:
+        tls_ca_file = ca_file if target.scheme == "https" else None
+        return cls(target.scheme, target.host, target.port, tls_ca_file, max_connections)
 
 
 class _Failure(Exception):
@@ -100,6 +121,7 @@ class _Pool:
     target: Target
     tls: ssl.SSLContext | None
     slots: asyncio.Semaphore
+    ca_stamp: tuple | None  # its CA file's _stamp when it was read
     idle: list[_Connection] = field(default_factory=list)
 
     async def connect(self) -> _Connection:
@@ -115,6 +137,12 @@ class _Pool:
         except socket.gaierror as exc:
             raise _Failure(f"DNS lookup failed for {host}: {exc.strerror}") from None
         return _Connection(reader, writer)
+
+    def close(self) -> None:
+        """Close the idle connections (their sockets at the loop's next turn)."""
+        for conn in self.idle:
+            conn.writer.close()
+        self.idle.clear()
 
     async def connection(self) -> _Connection:
         while self.idle:
@@ -169,6 +197,19 @@ def _tls_context(ca_file: str | None) -> ssl.SSLContext:
         ) from None
 
 
+def _stamp(ca_file: str | None) -> tuple | None:
+    """What changes whenever the file's contents do: a new file at the path (an
+    atomic rename) has another inode; a rewrite in place, another ctime, which
+    no copy that keeps the old mtime can set back."""
+    if ca_file is None:
+        return None
+    try:
+        st = os.stat(ca_file)
+    except OSError:
+        return None  # a new pool fails its requests with the reason
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
 def ca_file_problem(ca_file: str) -> str | None:
     """Why the server cannot trust the CAs of ``ca_file``, or None when it can."""
     try:
@@ -207,7 +248,24 @@ async def _exchange(conn: _Connection, request: h11.Request, body: bytes) -> _An
 class Transport:
     def __init__(self) -> None:
         self._loop = asyncio.new_event_loop()
-        self._pools: dict[tuple, _Pool] = {}
+        self._pools: dict[_PoolKey, _Pool] = {}
+
+    def retain(self, endpoints: Iterable[tuple[str, str | None, int]]) -> None:
+        """Keep the pools of these endpoints, as configured now (url, ca_file,
+        max_connections each), whose CA file is unchanged since it was read;
+        close the others' idle connections and forget them. Called between
+        rounds, when no connection is in use."""
+        keep = set()
+        for url, ca_file, max_connections in endpoints:
+            with contextlib.suppress(InvalidURL):
+                keep.add(_PoolKey.of(parse(url), ca_file, max_connections))
+        stale = [
+            k for k, p in self._pools.items() if k not in keep or p.ca_stamp != _stamp(k.ca_file)
+        ]
+        for key in stale:
+            self._pools.pop(key).close()
+        if stale:  # one turn of the loop closes their sockets now, not next round
+            self._loop.run_until_complete(asyncio.sleep(0))
 
     def post_all(self, requests: list[Request], start_within: float) -> list[Outcome | None]:
         """POST every request; None for one not started within ``start_within`` s.
@@ -225,11 +283,13 @@ class Transport:
     def _prepare(self, request: Request) -> tuple[_Pool, h11.Request]:
         """The pool of the request's origin, and the request's head."""
         target = parse(request.url)
-        key = (target.scheme, target.host, target.port, request.ca_file, request.max_connections)
+        key = _PoolKey.of(target, request.ca_file, request.max_connections)
         pool = self._pools.get(key)
         if pool is None:
-            tls = _tls_context(request.ca_file) if target.scheme == "https" else None
-            pool = self._pools[key] = _Pool(target, tls, asyncio.Semaphore(request.max_connections))
+            stamp = _stamp(key.ca_file)  # before reading: a change meanwhile shows next round
+            tls = _tls_context(key.ca_file) if target.scheme == "https" else None
+            slots = asyncio.Semaphore(request.max_connections)
+            pool = self._pools[key] = _Pool(target, tls, slots, stamp)
         # As bytes: h11 converts str headers one by one, a tenth of its time per request.
         head = h11.Request(
             method=b"POST",

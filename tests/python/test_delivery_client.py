@@ -9,6 +9,7 @@ import ssl
 
 import pytest
 import trustme
+from prospectpro_dev.processes import wait_until
 from prospectpro_dev.sink import Answer, Received, Sink
 from prospectpro_pl.delivery_transport import Request, Transport, ca_file_problem
 
@@ -176,3 +177,47 @@ def test_an_unreadable_ca_file_is_a_failed_attempt(tmp_path):
     (outcome,) = post("https://127.0.0.1:9/", ca_file=str(tmp_path / "missing.pem"))
     assert outcome.error.startswith("TLS: cannot load ca_file")
     assert ca_file_problem(str(tmp_path / "missing.pem")) == outcome.error
+
+
+def test_a_rotated_ca_file_is_read_again_once_the_pools_are_retained(tmp_path):
+    """A CA rotation: the server's certificate comes from a new CA, the file at
+    the same path names it instead of the old one, and the server closes its
+    connections. A client told to retain its pools reads the file again; one
+    that is not keeps the old CA and refuses the new certificate."""
+    old, new = trustme.CA(), trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    old.cert_pem.write_to_path(str(ca_file))
+    server_tls = tls_server(old, "127.0.0.1")
+    with serving(Answer(raw=NO_CONTENT), server_tls) as server:
+        retained, kept = Transport(), Transport()
+        before = [post(server.base, ca_file=str(ca_file), client=c)[0] for c in (retained, kept)]
+        new.issue_cert("127.0.0.1").configure_cert(server_tls)
+        server.down()
+        server.up()
+        new.cert_pem.write_to_path(str(ca_file))
+        retained.retain([(server.base, str(ca_file), 4)])
+        (after,) = post(server.base, ca_file=str(ca_file), client=retained)
+        (stale,) = post(server.base, ca_file=str(ca_file), client=kept)
+    assert [o.http_status for o in before] == [204, 204]
+    assert after.http_status == 204, after.error
+    assert stale.error.startswith("TLS certificate not accepted: unable to get local issuer")
+
+
+@pytest.mark.parametrize(
+    "configured",
+    [
+        lambda base: [(base, None, 8)],  # its max_connections changed
+        lambda base: [(base.replace("127.0.0.1", "localhost"), None, 4)],  # its URL
+        lambda base: [],  # no longer configured (or disabled)
+    ],
+    ids=["max_connections", "url", "gone"],
+)
+def test_a_reconfigured_endpoints_pool_closes_its_connections(configured):
+    with serving(Answer(raw=NO_CONTENT)) as server:
+        client = Transport()
+        post(server.base, client=client)
+        client.retain([(server.base, None, 4)])  # as configured: kept
+        post(server.base, client=client)
+        client.retain(configured(server.base))
+        wait_until(lambda: server.closed_by_client == 1, timeout=2)
+    assert server.connections == 1

@@ -245,3 +245,18 @@ def test_a_certificate_that_does_not_check_out_is_a_failed_attempt_naming_why(
         assert (status, http_status) == ("failed", None)
         assert "certificate" in error.lower(), error
     assert not [a for a in nginx_tls.arrivals() if a.webhook_id in ids]
+
+
+def test_a_rotated_ca_file_is_trusted_from_the_next_round(db):
+    """A CA rotation in one database session: nginx serves a certificate from a
+    new CA, and the endpoint's ca_file, at the same path, names that CA. The
+    session's connection pool reads it again; every event is delivered at its
+    first attempt, before and after."""
+    with servers.nginx() as listeners:
+        tls = listeners["tls"]
+        configure(db, tls.url("/body"), tls.ca_file)
+        deliver_everything(db, events=10)
+        servers.rotate_ca(tls)
+        deliver_everything(db, events=10)
+    logged = attempts(db)
+    assert [(status, error) for _, status, _, error, _ in logged] == [("success", None)] * 20

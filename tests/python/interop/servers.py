@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -144,15 +145,8 @@ def nginx() -> Iterator[dict[str, Endpoint]]:
     """Debian's nginx with three listeners: "keep-alive" (its defaults),
     "closing" (keepalive_timeout 0) and "tls" (HTTPS, a certificate for
     127.0.0.1 from a throwaway CA)."""
-    import trustme
-
     with throwaway_dir("nginx") as workdir:
-        ca = trustme.CA()
-        ca.cert_pem.write_to_path(str(workdir / "ca.pem"))
-        (workdir / "ca.pem").chmod(0o644)
-        cert = ca.issue_cert("127.0.0.1")
-        cert.private_key_pem.write_to_path(str(workdir / "server.key"))
-        cert.cert_chain_pems[0].write_to_path(str(workdir / "server.pem"))
+        _issue_tls(workdir)
         ports = {name: free_port() for name in ("keep_alive", "closing", "tls")}
         (workdir / "nginx.conf").write_text(
             NGINX_CONF.format(
@@ -175,6 +169,37 @@ def nginx() -> Iterator[dict[str, Endpoint]]:
                 "closing": Endpoint(f"http://127.0.0.1:{ports['closing']}", log),
                 "tls": Endpoint(f"https://127.0.0.1:{ports['tls']}", log, workdir / "ca.pem"),
             }
+
+
+def _issue_tls(workdir: Path) -> None:
+    """A new throwaway CA in ca.pem (which the PostgreSQL server, as its own
+    OS user, reads) and a certificate it issued for 127.0.0.1."""
+    import trustme
+
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(workdir / "ca.pem"))
+    (workdir / "ca.pem").chmod(0o644)
+    cert = ca.issue_cert("127.0.0.1")
+    cert.private_key_pem.write_to_path(str(workdir / "server.key"))
+    cert.cert_chain_pems[0].write_to_path(str(workdir / "server.pem"))
+
+
+def rotate_ca(tls: Endpoint) -> None:
+    """Rotate the CA of nginx's "tls" listener: a new CA in the same ca.pem, its
+    certificate served once nginx has reloaded (SIGHUP; the old worker closes
+    its idle connections)."""
+    workdir = tls.ca_file.parent
+    _issue_tls(workdir)
+    master = int((workdir / "nginx.pid").read_text())
+    children = Path(f"/proc/{master}/task/{master}/children")
+    old_workers = set(children.read_text().split())
+    os.kill(master, signal.SIGHUP)
+    # Until the old worker has exited it may still accept connections.
+    deadline = time.monotonic() + START_TIMEOUT
+    while old_workers & set(children.read_text().split()) or not children.read_text().split():
+        if time.monotonic() > deadline:
+            raise RuntimeError("nginx did not reload with the rotated certificate")
+        time.sleep(0.05)
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from .common import PRODUCTION_SETTINGS, Result, bench_cluster, step, table
 
 BENCHMARKS = ["sink", "write", "sustained", "bulk", "delivery", "nginx", "latency", "costs"]
 BENCHMARKS += ["receiver", "history"]
-# Run only when named: the retention soak takes 10 minutes by itself, and the
+# Run only when named: the soak takes an hour by itself (--minutes), and the
 # instruction counts need valgrind.
 OPT_IN = ["soak", "instructions"]
 
@@ -31,11 +31,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="short runs: a smoke test")
     parser.add_argument(
+        "--minutes",
+        type=float,
+        help="how long the soak runs (default 60; --quick: 2), reported in 12 intervals",
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="enable pg_stat_statements; print top statements"
     )
     parser.add_argument("--out", type=Path, default=Path(".bench"), help="JSON output directory")
     args = parser.parse_args(argv)
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
+    if args.minutes is not None and not 0.5 <= args.minutes <= 24 * 60:
+        parser.error("--minutes must be between 0.5 and 1440 (60 for the hour's soak)")
     unknown = set(args.only) - set(BENCHMARKS + OPT_IN)
     if unknown:
         parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {BENCHMARKS + OPT_IN}")
@@ -53,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     step(f"starting a throwaway cluster: {PRODUCTION_SETTINGS}")
     interrupt_on_sigterm()
     try:
-        with bench_cluster(args.quick, args.profile) as bench:
+        with bench_cluster(args.quick, args.profile, args.minutes) as bench:
             for name in [b for b in BENCHMARKS + OPT_IN if b in args.only]:
                 try:
                     results += importlib.import_module(f".{name}", __package__).run(bench)

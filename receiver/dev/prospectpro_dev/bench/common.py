@@ -130,13 +130,18 @@ def scalar(conn: psycopg.Connection, sql: str, params: Any = None) -> Any:
     return conn.execute(sql, params).fetchone()[0]
 
 
-def vm_hwm_mb(pid: int) -> float:
-    """A process's resident memory high-water mark, in MB."""
+def status_mb(pid: int, field: str) -> float:
+    """A memory figure of /proc/PID/status (VmRSS, RssAnon, VmHWM...), in MB."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for process {pid}")
+    raise RuntimeError(f"no {field} for process {pid}")
+
+
+def vm_hwm_mb(pid: int) -> float:
+    """A process's resident memory high-water mark, in MB."""
+    return status_mb(pid, "VmHWM")
 
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -151,10 +156,13 @@ def cpu_seconds(pids: list[int]) -> float:
 class Bench:
     """The throwaway cluster the benchmarks share, and their options."""
 
-    def __init__(self, cluster: Cluster, quick: bool, profile: bool) -> None:
+    def __init__(
+        self, cluster: Cluster, quick: bool, profile: bool, minutes: float | None = None
+    ) -> None:
         self.cluster = cluster
         self.quick = quick
         self.profile = profile
+        self.minutes = minutes  # of the soak; None: its default
         extensions = ("prospectpro", "pg_stat_statements") if profile else ("prospectpro",)
         cluster.psql(f"drop database if exists {TEMPLATE}")
         cluster.create_database(TEMPLATE, extensions)
@@ -270,7 +278,7 @@ class WaitSampler:
 
 
 @contextlib.contextmanager
-def bench_cluster(quick: bool, profile: bool) -> Iterator[Bench]:
+def bench_cluster(quick: bool, profile: bool, minutes: float | None = None) -> Iterator[Bench]:
     settings = {**PRODUCTION_SETTINGS, **(PROFILE_SETTINGS if profile else {})}
     with Cluster(settings=settings) as cluster:
-        yield Bench(cluster, quick, profile)
+        yield Bench(cluster, quick, profile, minutes)

@@ -13,6 +13,7 @@ Control paths, not counted as webhooks:
     GET  /__stats     {"requests", "max_connections", "connections"}: connections
                       that carried webhooks, open now and at most at once
     GET  /__arrivals  [[n, arrival], ...] in arrival order (n null when absent)
+    POST /__take      the same, forgotten once returned (a long run's memory stays flat)
     POST /__reset     forget the requests and reset the connection high-water mark
 
 ``FastSink`` runs it in a subprocess; ``capacity()`` measures its own request rate.
@@ -58,6 +59,8 @@ class State:
             }
         elif path == b"/__arrivals":
             body = self.arrivals
+        elif path == b"/__take" and method == b"POST":
+            body, self.arrivals = self.arrivals, []
         elif path == b"/__reset" and method == b"POST":
             self.reset()
             body = {"reset": True}
@@ -147,6 +150,10 @@ class FastSink:
 
     def arrivals(self) -> list[tuple[int | None, float]]:
         return [tuple(item) for item in self.http.get("/__arrivals").json()]
+
+    def take(self) -> list[tuple[int | None, float]]:
+        """The arrivals since the last take (or reset), which the sink then forgets."""
+        return [tuple(item) for item in self.http.post("/__take").json()]
 
     def reset(self) -> None:
         self.http.post("/__reset")
