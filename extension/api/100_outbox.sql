@@ -32,12 +32,19 @@ comment on function prospectpro._webhook_type_list() is
 -- disarms it once awake; writers only read the flag, so none waits on
 -- another for it. Only transactions that queue events while a worker sleeps
 -- send a NOTIFY (which serialises commits); under steady load the workers do
--- not sleep, and writers send none.
+-- not sleep, and writers send none. The flag is read at commit (a deferred
+-- trigger), not when the event is queued: a transaction that queues an event
+-- while a worker is awake and commits after it went to sleep still wakes it.
 create or replace function prospectpro._notify_outbox() returns trigger
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+    -- Once per transaction: a statement's many rows each fire this at commit.
+    if current_setting('prospectpro.wakeup_read', true) = 'yes' then
+        return null;
+    end if;
+    perform set_config('prospectpro.wakeup_read', 'yes', true);
     if exists (select from prospectpro.delivery_wakeup where armed) then
         perform pg_notify('prospectpro_outbox', '');
     end if;
@@ -65,9 +72,13 @@ $$;
 comment on function prospectpro.disarm_wakeup() is
 'Called by a worker once awake: transactions that queue events stop sending NOTIFYs.';
 
-create or replace trigger _900_notify_outbox
+-- A constraint trigger (the only kind that can wait for the commit) fires per
+-- row; CREATE OR REPLACE cannot replace one, and 1.1's was per statement.
+drop trigger if exists _900_notify_outbox on prospectpro.outbox;
+create constraint trigger _900_notify_outbox
 after insert on prospectpro.outbox
-for each statement execute function prospectpro._notify_outbox();
+deferrable initially deferred
+for each row execute function prospectpro._notify_outbox();
 
 create or replace function prospectpro._url_problem(url text)
 returns text
@@ -359,7 +370,7 @@ from prospectpro_pl import delivery
 return json.dumps(delivery.costs)
 $python$;
 comment on function prospectpro._round_costs() is
-'Internal: what this session''s delivery rounds cost so far: rounds, events attempted, and the backend''s CPU seconds per phase (claim, sign, send, record).';
+'Internal: what this session''s delivery rounds cost so far: rounds, events attempted, and the backend''s CPU seconds per phase (pass, claim, sign, send, record).';
 
 create or replace function prospectpro.next_due_in()
 returns double precision

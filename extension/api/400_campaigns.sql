@@ -86,6 +86,86 @@ $$;
 comment on function prospectpro._campaign_leads(bigint) is
 'Internal: a campaign''s lead count, the sum of its slots.';
 
+-- What the writers left to the delivery rounds: counting the leads of
+-- lead_created events. Outbox ids are drawn in one order and committed in
+-- another, so a round counts up to the last id drawn only once every
+-- transaction that was in progress when it read that id has ended (a lead's
+-- transaction has its xid before its event draws an id). Rounds of concurrent
+-- workers take turns (SKIP LOCKED); each round adds to slot -1.
+create or replace function prospectpro._count_new_leads() returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    f prospectpro.lead_count_frontier;
+    before_frontier bigint;
+    drawn bigint;
+begin
+    -- The snapshot must be newer than the read of the sequence: a transaction
+    -- snapshot (repeatable read) is older. Such a round leaves it to the next.
+    if current_setting('transaction_isolation') <> 'read committed' then
+        return;
+    end if;
+    select * into f from prospectpro.lead_count_frontier for update skip locked;
+    if not found then
+        return;  -- another round is counting
+    end if;
+    before_frontier := f.frontier;
+    loop
+        if f.candidate is null then
+            exit when drawn is not null;  -- one new stretch per round
+            select case when s.is_called then s.last_value else 0 end
+            into drawn from prospectpro.outbox_id_seq as s;
+            exit when drawn <= f.frontier;
+            f.candidate := drawn;
+            -- Taken after the read of the sequence, it lists every
+            -- transaction that may still commit an id up to the candidate.
+            f.candidate_snapshot := pg_current_snapshot();
+        end if;
+        exit when exists (
+            select from pg_snapshot_xip(f.candidate_snapshot) as x (xid)
+            where pg_xact_status(x.xid) = 'in progress'
+        );
+        insert into prospectpro.campaign_lead_counts as t (campaign_id, slot, total_leads)
+        select c.id, -1, count(*)
+        from prospectpro.outbox as o
+        inner join prospectpro.campaigns as c on (o.payload ->> 'campaign_id')::bigint = c.id
+        where
+            o.id > f.frontier and o.id <= f.candidate
+            and o.webhook_type = 'lead_enrichment'
+            and o.payload -> 'webhook_metadata' ->> 'event' = 'lead_created'
+        group by c.id
+        on conflict (campaign_id, slot) do update
+            set total_leads = t.total_leads + excluded.total_leads;
+        f.frontier := f.candidate;
+        f.candidate := null;
+        f.candidate_snapshot := null;
+    end loop;
+    if f.frontier <> before_frontier or drawn > before_frontier then
+        update prospectpro.lead_count_frontier as t
+        set
+            frontier = f.frontier,
+            candidate = f.candidate,
+            candidate_snapshot = f.candidate_snapshot;
+    end if;
+end
+$$;
+comment on function prospectpro._count_new_leads() is
+'Internal, run by every delivery round: adds the lead_created events committed since the last count to their campaigns'' lead counts.';
+
+create or replace function prospectpro._campaign_pass() returns void
+language plpython3u
+security definer
+set search_path = pg_catalog, pg_temp
+as $python$
+#PROSPECTPRO_IMPORT
+from prospectpro_pl import campaigns
+campaigns.run_pass(plpy)
+$python$;
+comment on function prospectpro._campaign_pass() is
+'Internal, what every delivery round runs first (deliver_due): counts new leads into their campaigns, announces the progress milestones crossed, in order, and completes campaigns whose target leads all finished.';
+
 create or replace function prospectpro.set_campaign_status(
     campaign_id bigint,
     status text,

@@ -102,7 +102,7 @@ class Worker:
         events = costs["events"] or 1
         phases = ", ".join(
             f"{phase} {costs[phase] * 1e6 / events:.0f}"
-            for phase in ("claim", "sign", "send", "record")
+            for phase in ("pass", "claim", "sign", "send", "record")
         )
         log.info("round costs %s; backend CPU µs per event: %s", json.dumps(costs), phases)
 

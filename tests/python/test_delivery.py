@@ -231,6 +231,31 @@ def test_one_notification_per_transaction_and_only_while_a_worker_sleeps(dsn, db
         assert notifications() == 1
 
 
+def test_a_writer_committing_after_the_worker_slept_still_wakes_it(dsn, db, sink, start_worker):
+    """A transaction queues its event while the worker is awake (no NOTIFY asked
+    for then) and commits after the worker went to sleep: the wakeup flag is read
+    at commit, so the event arrives within milliseconds, not at the idle poll."""
+    configure(db, sink.url)
+    start_worker("--idle", "2")
+    emit(db)
+    sink.wait_for(1, timeout=10)
+    latencies = []
+    for hold in (0.4, 1.0):
+        arrived = len(sink.received)
+        sink.answer(Answer(delay=0.3))  # keeps the worker's round, and the worker, awake
+        emit(db)  # wakes the worker
+        sink.wait_for(arrived + 1)
+        with psycopg.connect(dsn) as writer:
+            writer.execute("select prospectpro._emit('lead_enrichment', '{\"late\": true}')")
+            time.sleep(hold)  # meanwhile the round ends and the worker goes to sleep
+            writer.commit()
+            committed = time.time()
+        late = sink.wait_for(arrived + 2, timeout=5)[arrived + 1]
+        assert json.loads(late.body) == {"late": True}
+        latencies.append((late.at - committed) * 1000)
+    assert max(latencies) < 25, latencies
+
+
 def test_rounds_add_their_cpu_by_phase_to_the_sessions_costs(db, sink):
     configure(db, sink.url)
     emit(db, 30)
@@ -238,7 +263,7 @@ def test_rounds_add_their_cpu_by_phase_to_the_sessions_costs(db, sink):
     assert deliver(db) == 0  # an empty round is a round, with its claim
     costs = db.execute("select prospectpro._round_costs()").fetchone()[0]
     assert (costs["rounds"], costs["events"]) == (2, 30)
-    assert all(costs[phase] > 0 for phase in ("claim", "sign", "send", "record"))
+    assert all(costs[phase] > 0 for phase in ("pass", "claim", "sign", "send", "record"))
     # per session: another session's rounds are its own
     with psycopg.connect(db.info.dsn, autocommit=True) as other:
         assert other.execute("select prospectpro._round_costs()").fetchone()[0]["rounds"] == 0

@@ -17,7 +17,7 @@ select tables_are(
         'campaigns', 'enhanced_leads', 'api_costs', 'endpoints', 'outbox',
         'campaign_transitions', 'campaign_stats', 'campaign_lead_counts', 'campaign_exports',
         'campaign_lifecycle_events', 'endpoint_health', 'delivery_wakeup', 'webhook_types',
-        'delivery_attempts', 'settings', 'applied_deliveries',
+        'delivery_attempts', 'settings', 'applied_deliveries', 'lead_count_frontier',
         'cost_thresholds', 'cost_settings', 'cost_window_slots', 'cost_alerts'
     ]
 );
@@ -73,13 +73,13 @@ select is(
     ),
     0, 'every function pins search_path to pg_catalog, pg_temp'
 );
--- The notify trigger is statement-level: one call per statement, not per row.
+-- The notify trigger reads the wakeup flag at commit: a deferred constraint trigger.
 select is(
     (
-        select (tgtype & 1) = 0 from pg_trigger
+        select array[tgconstraint <> 0, tgdeferrable, tginitdeferred] from pg_trigger
         where tgname = '_900_notify_outbox'
     ),
-    true, 'the outbox notification trigger fires once per statement'
+    array[true, true, true], 'the outbox notification trigger fires at commit'
 );
 select is(
     (
@@ -92,7 +92,8 @@ select is(
         'api_costs', 'applied_deliveries', 'campaign_exports', 'campaign_lead_counts',
         'campaign_lifecycle_events', 'campaign_stats',
         'campaigns', 'cost_alerts', 'cost_settings', 'cost_thresholds', 'cost_window_slots',
-        'delivery_attempts', 'endpoints', 'enhanced_leads', 'outbox', 'settings'
+        'delivery_attempts', 'endpoints', 'enhanced_leads', 'lead_count_frontier', 'outbox',
+        'settings'
     ]::text[],
     'every table with user data is kept by pg_dump'
 );
