@@ -40,11 +40,9 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    -- Once per transaction: a statement's many rows each fire this at commit.
-    if current_setting('prospectpro.wakeup_read', true) = 'yes' then
-        return null;
-    end if;
-    perform set_config('prospectpro.wakeup_read', 'yes', true);
+    -- Each row queued fires this at commit; NOTIFY folds the transaction's
+    -- into one. (Remembering in a setting that it ran costs a single-row
+    -- transaction more than it saves a bulk one.)
     if exists (select from prospectpro.delivery_wakeup where armed) then
         perform pg_notify('prospectpro_outbox', '');
     end if;

@@ -206,6 +206,35 @@ def test_two_workers_deliver_1000_events_once_each(db, sink, start_worker):
     assert counts == (1000, 1000)
 
 
+def test_extra_workers_follow_the_one_that_gathers(dsn, db, sink, start_worker):
+    """Under steady load one of three workers gathers; the others neither arm the
+    wakeup (writers would NOTIFY, serialising their commits) nor split its rounds."""
+    configure(db, sink.url)
+    for _ in range(3):
+        start_worker()
+    wait_until(
+        lambda: db.execute(
+            "select count(*) = 3 from pg_stat_activity"
+            " where application_name = 'prospectpro worker' and datname = current_database()"
+        ).fetchone()[0]
+    )
+    sent = 0
+    with psycopg.connect(dsn, autocommit=True) as listener:
+        listener.execute("listen prospectpro_outbox")
+        # 2 s of 10 events every 10 ms; the NOTIFYs of the last second are counted.
+        for tick in range(200):
+            if tick == 100:
+                list(listener.notifies(timeout=0))
+            sent += len(emit(db, 10))
+            time.sleep(0.01)
+        notifications = len(list(listener.notifies(timeout=0)))
+    sink.wait_for(sent, timeout=30)
+    assert notifications <= 5, f"{notifications} NOTIFYs in the last second"
+    assert db.execute(
+        "select count(*) from pg_locks where locktype = 'advisory' and granted"
+    ).fetchone()[0] <= 1
+
+
 def test_one_notification_per_transaction_and_only_while_a_worker_sleeps(dsn, db):
     with psycopg.connect(dsn, autocommit=True) as listener:
         listener.execute("listen prospectpro_outbox")

@@ -18,9 +18,9 @@ from .common import PRODUCTION_SETTINGS, Result, bench_cluster, step, table
 
 BENCHMARKS = ["sink", "write", "sustained", "bulk", "delivery", "nginx", "latency", "costs"]
 BENCHMARKS += ["receiver"]
-# Run only when named: the retention soak takes 10 minutes by itself, and the
-# instruction counts need valgrind.
-OPT_IN = ["soak", "instructions"]
+# Run only when named: the retention soak takes 10 minutes by itself, the
+# instruction counts need valgrind, and the transports compare designs.
+OPT_IN = ["soak", "instructions", "transports"]
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
