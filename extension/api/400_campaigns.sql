@@ -92,6 +92,31 @@ comment on function prospectpro._campaign_leads(bigint) is
 -- transaction that was in progress when it read that id has ended (a lead's
 -- transaction has its xid before its event draws an id). Rounds of concurrent
 -- workers take turns (SKIP LOCKED); each round adds to slot -1.
+create or replace function prospectpro._outbox_last_id() returns bigint
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select case when s.is_called then s.last_value else 0 end
+    from prospectpro.outbox_id_seq as s
+$$;
+comment on function prospectpro._outbox_last_id() is
+'Internal: the last outbox id drawn, committed or not (0 before the first).';
+
+create or replace function prospectpro._snapshot_ended(snapshot pg_catalog.pg_snapshot)
+returns boolean
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select not exists (
+        select from pg_catalog.pg_snapshot_xip(snapshot) as x (xid)
+        where pg_catalog.pg_xact_status(x.xid) = 'in progress'
+    )
+$$;
+comment on function prospectpro._snapshot_ended(pg_catalog.pg_snapshot) is
+'Internal: whether every transaction in progress at the snapshot has ended.';
+
 create or replace function prospectpro._count_new_leads() returns void
 language plpgsql
 security definer
@@ -107,6 +132,15 @@ begin
     if current_setting('transaction_isolation') <> 'read committed' then
         return;
     end if;
+    -- A round with nothing to count takes no lock and writes nothing: its
+    -- commit waits for no WAL flush.
+    select * into f from prospectpro.lead_count_frontier;
+    if
+        (f.candidate is null and prospectpro._outbox_last_id() <= f.frontier)
+        or not prospectpro._snapshot_ended(f.candidate_snapshot)
+    then
+        return;
+    end if;
     select * into f from prospectpro.lead_count_frontier for update skip locked;
     if not found then
         return;  -- another round is counting
@@ -115,18 +149,14 @@ begin
     loop
         if f.candidate is null then
             exit when drawn is not null;  -- one new stretch per round
-            select case when s.is_called then s.last_value else 0 end
-            into drawn from prospectpro.outbox_id_seq as s;
+            drawn := prospectpro._outbox_last_id();
             exit when drawn <= f.frontier;
             f.candidate := drawn;
             -- Taken after the read of the sequence, it lists every
             -- transaction that may still commit an id up to the candidate.
             f.candidate_snapshot := pg_current_snapshot();
         end if;
-        exit when exists (
-            select from pg_snapshot_xip(f.candidate_snapshot) as x (xid)
-            where pg_xact_status(x.xid) = 'in progress'
-        );
+        exit when not prospectpro._snapshot_ended(f.candidate_snapshot);
         insert into prospectpro.campaign_lead_counts as t (campaign_id, slot, total_leads)
         select c.id, -1, count(*)
         from prospectpro.outbox as o
@@ -164,7 +194,7 @@ from prospectpro_pl import campaigns
 campaigns.run_pass(plpy)
 $python$;
 comment on function prospectpro._campaign_pass() is
-'Internal, what every delivery round runs first (deliver_due): counts new leads into their campaigns, announces the progress milestones crossed, in order, and completes campaigns whose target leads all finished.';
+'Internal, what every delivery round runs last (deliver_due): counts new leads into their campaigns, announces the progress milestones crossed, in order, and completes campaigns whose target leads all finished.';
 
 create or replace function prospectpro.set_campaign_status(
     campaign_id bigint,

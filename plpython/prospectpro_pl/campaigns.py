@@ -211,7 +211,7 @@ def _export(plpy, campaign_id: int) -> None:
 
 
 def run_pass(plpy) -> None:
-    """What every delivery round does first for the campaigns, off the writers' path.
+    """What every delivery round does last for the campaigns, off the writers' path.
 
     Counts the leads of newly committed lead_created events into their
     campaigns, then, for each campaign whose finished leads changed, announces

@@ -230,9 +230,12 @@ def test_extra_workers_follow_the_one_that_gathers(dsn, db, sink, start_worker):
         notifications = len(list(listener.notifies(timeout=0)))
     sink.wait_for(sent, timeout=30)
     assert notifications <= 5, f"{notifications} NOTIFYs in the last second"
-    assert db.execute(
-        "select count(*) from pg_locks where locktype = 'advisory' and granted"
-    ).fetchone()[0] <= 1
+    assert (
+        db.execute(
+            "select count(*) from pg_locks where locktype = 'advisory' and granted"
+        ).fetchone()[0]
+        <= 1
+    )
 
 
 def test_one_notification_per_transaction_and_only_while_a_worker_sleeps(dsn, db):
@@ -283,6 +286,30 @@ def test_a_writer_committing_after_the_worker_slept_still_wakes_it(dsn, db, sink
         assert json.loads(late.body) == {"late": True}
         latencies.append((late.at - committed) * 1000)
     assert max(latencies) < 25, latencies
+
+
+def test_a_round_with_nothing_to_do_writes_nothing(dsn, db):
+    """An idle worker's rounds take no lock and write no WAL: their commits wait
+    for no flush. A round that counts new leads writes, once."""
+    (campaign,) = db.execute(
+        "insert into prospectpro.campaigns (name) values ('Idle') returning id"
+    ).fetchone()
+    db.execute("update prospectpro.campaigns set status = 'processing' where id = %s", (campaign,))
+    db.execute(
+        "insert into prospectpro.enhanced_leads (campaign_id, business_name) values (%s, 'L')",
+        (campaign,),
+    )
+    with psycopg.connect(dsn) as conn:
+
+        def round_writes() -> bool:
+            with conn.transaction():
+                deliver(conn)
+                return conn.execute("select pg_current_xact_id_if_assigned()").fetchone()[0]
+
+        assert round_writes()  # it counts the lead
+        assert not round_writes()
+        assert not round_writes()
+    assert db.execute("select prospectpro._campaign_leads(%s)", (campaign,)).fetchone()[0] == 1
 
 
 def test_rounds_add_their_cpu_by_phase_to_the_sessions_costs(db, sink):
