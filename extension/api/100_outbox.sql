@@ -40,9 +40,6 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    -- Each row queued fires this at commit; NOTIFY folds the transaction's
-    -- into one. (Remembering in a setting that it ran costs a single-row
-    -- transaction more than it saves a bulk one.)
     if exists (select from prospectpro.delivery_wakeup where armed) then
         perform pg_notify('prospectpro_outbox', '');
     end if;
@@ -70,13 +67,31 @@ $$;
 comment on function prospectpro.disarm_wakeup() is
 'Called by a worker once awake: transactions that queue events stop sending NOTIFYs.';
 
--- A constraint trigger (the only kind that can wait for the commit) fires per
--- row; CREATE OR REPLACE cannot replace one, and 1.1's was per statement.
+-- A constraint trigger (the only kind that can wait for the commit) is per
+-- row: its WHEN, evaluated as each row is inserted, queues it for the first
+-- row of a transaction only (a rolled-back savepoint forgets both), so a bulk
+-- insert pays a setting's read per row, not a call at commit.
+create or replace function prospectpro._wakeup_queued() returns boolean
+language sql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+    select pg_catalog.set_config('prospectpro.wakeup_queued', 'yes', true) = 'yes'
+$$;
+comment on function prospectpro._wakeup_queued() is
+'Internal: notes, for the rest of the transaction, that its wakeup check is queued; true.';
+
+-- CREATE OR REPLACE cannot replace a constraint trigger (1.1's was per statement).
 drop trigger if exists _900_notify_outbox on prospectpro.outbox;
 create constraint trigger _900_notify_outbox
 after insert on prospectpro.outbox
 deferrable initially deferred
-for each row execute function prospectpro._notify_outbox();
+for each row
+when (
+    pg_catalog.current_setting('prospectpro.wakeup_queued', true) is distinct from 'yes'
+    and prospectpro._wakeup_queued()
+)
+execute function prospectpro._notify_outbox();
 
 create or replace function prospectpro._url_problem(url text)
 returns text

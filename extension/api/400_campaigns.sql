@@ -103,19 +103,39 @@ $$;
 comment on function prospectpro._outbox_last_id() is
 'Internal: the last outbox id drawn, committed or not (0 before the first).';
 
-create or replace function prospectpro._snapshot_ended(snapshot pg_catalog.pg_snapshot)
+-- Of the transactions in progress at the snapshot, only those holding a lock
+-- on the outbox can still commit an event (a transaction locks the outbox
+-- before it draws an id, until it ends): an open transaction that writes
+-- elsewhere does not hold the counts back. pg_locks is read only when one of
+-- the snapshot's transactions is still in progress.
+create or replace function prospectpro._outbox_writers_ended(snapshot pg_catalog.pg_snapshot)
 returns boolean
 language sql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
+    with writers as materialized (
+        select t.transactionid
+        from pg_catalog.pg_locks as t
+        inner join pg_catalog.pg_locks as r on t.virtualtransaction = r.virtualtransaction
+        where
+            t.locktype = 'transactionid'
+            and r.locktype = 'relation'
+            and r.relation = 'prospectpro.outbox'::pg_catalog.regclass
+    )
+
     select not exists (
         select from pg_catalog.pg_snapshot_xip(snapshot) as x (xid)
-        where pg_catalog.pg_xact_status(x.xid) = 'in progress'
+        where
+            pg_catalog.pg_xact_status(x.xid) = 'in progress'
+            -- pg_locks shows the 32-bit xid: the xid8's low half.
+            and (x.xid::text::bigint % 4294967296)::text::xid in (
+                select w.transactionid from writers as w
+            )
     )
 $$;
-comment on function prospectpro._snapshot_ended(pg_catalog.pg_snapshot) is
-'Internal: whether every transaction in progress at the snapshot has ended.';
+comment on function prospectpro._outbox_writers_ended(pg_catalog.pg_snapshot) is
+'Internal: whether every transaction in progress at the snapshot that could still commit an outbox event has ended.';
 
 create or replace function prospectpro._count_new_leads() returns void
 language plpgsql
@@ -137,7 +157,7 @@ begin
     select * into f from prospectpro.lead_count_frontier;
     if
         (f.candidate is null and prospectpro._outbox_last_id() <= f.frontier)
-        or not prospectpro._snapshot_ended(f.candidate_snapshot)
+        or not prospectpro._outbox_writers_ended(f.candidate_snapshot)
     then
         return;
     end if;
@@ -156,7 +176,7 @@ begin
             -- transaction that may still commit an id up to the candidate.
             f.candidate_snapshot := pg_current_snapshot();
         end if;
-        exit when not prospectpro._snapshot_ended(f.candidate_snapshot);
+        exit when not prospectpro._outbox_writers_ended(f.candidate_snapshot);
         insert into prospectpro.campaign_lead_counts as t (campaign_id, slot, total_leads)
         select c.id, -1, count(*)
         from prospectpro.outbox as o

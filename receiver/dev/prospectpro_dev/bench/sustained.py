@@ -30,7 +30,7 @@ from .fastsink import FastSink
 from .write import DONE, SCRIPT, TPS, with_plain_tables
 
 BATCH = 100  # the worker's default
-WORKERS = (1, 4)
+WORKERS = (1, 2, 4)
 TARGET_RATIO, TARGET_P99 = 0.50, 25.0
 # The leads' events (the first leads of a campaign also queue its lifecycle
 # event, for which no endpoint is configured here).
