@@ -35,8 +35,11 @@ comment on function prospectpro._webhook_type_list() is
 -- not sleep, and writers send none. The flag is read at commit (a deferred
 -- trigger), not when the event is queued: a transaction that queues an event
 -- while a worker is awake and commits after it went to sleep still wakes it.
+-- Security definer: at commit it runs as the session's user, whom the
+-- writer role does not let read the flag.
 create or replace function prospectpro._notify_outbox() returns trigger
 language plpgsql
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin

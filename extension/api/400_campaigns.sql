@@ -106,36 +106,45 @@ comment on function prospectpro._outbox_last_id() is
 -- Of the transactions in progress at the snapshot, only those holding a lock
 -- on the outbox can still commit an event (a transaction locks the outbox
 -- before it draws an id, until it ends): an open transaction that writes
--- elsewhere does not hold the counts back. pg_locks is read only when one of
--- the snapshot's transactions is still in progress.
-create or replace function prospectpro._outbox_writers_ended(snapshot pg_catalog.pg_snapshot)
-returns boolean
-language sql
+-- elsewhere does not hold the counts back. pg_locks is read (with_locks) only
+-- when one of the snapshot's transactions is still in progress; a round asks
+-- so of a stretch an earlier round took, not of the one it has just taken,
+-- whose writers are still at work.
+create or replace function prospectpro._outbox_writers_ended(
+    snapshot pg_catalog.pg_snapshot, with_locks boolean
+) returns boolean
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
-    with writers as materialized (
-        select t.transactionid
-        from pg_catalog.pg_locks as t
-        inner join pg_catalog.pg_locks as r on t.virtualtransaction = r.virtualtransaction
-        where
-            t.locktype = 'transactionid'
-            and r.locktype = 'relation'
-            and r.relation = 'prospectpro.outbox'::pg_catalog.regclass
-    )
-
-    select not exists (
-        select from pg_catalog.pg_snapshot_xip(snapshot) as x (xid)
-        where
-            pg_catalog.pg_xact_status(x.xid) = 'in progress'
-            -- pg_locks shows the 32-bit xid: the xid8's low half.
-            and (x.xid::text::bigint % 4294967296)::text::xid in (
-                select w.transactionid from writers as w
-            )
-    )
+-- PL/pgSQL keeps its plans for the session: as a SQL function this was
+-- planned at every call, 20 us a round.
+begin
+    if not exists (
+        select from pg_snapshot_xip(snapshot) as x (xid)
+        where pg_xact_status(x.xid) = 'in progress'
+    ) then
+        return true;
+    end if;
+    return with_locks and not exists (
+        select
+        from pg_snapshot_xip(snapshot) as x (xid)
+        inner join pg_locks as t
+            on
+                t.locktype = 'transactionid'
+                -- pg_locks shows 32-bit xids: the xid8's low half.
+                and t.transactionid = (x.xid::text::bigint % 4294967296)::text::xid
+        inner join pg_locks as r
+            on
+                t.virtualtransaction = r.virtualtransaction
+                and r.locktype = 'relation'
+                and r.relation = 'prospectpro.outbox'::regclass
+        where pg_xact_status(x.xid) = 'in progress'
+    );
+end
 $$;
-comment on function prospectpro._outbox_writers_ended(pg_catalog.pg_snapshot) is
-'Internal: whether every transaction in progress at the snapshot that could still commit an outbox event has ended.';
+comment on function prospectpro._outbox_writers_ended(pg_catalog.pg_snapshot, boolean) is
+'Internal: whether every transaction in progress at the snapshot that could still commit an outbox event has ended (with_locks false: every transaction).';
 
 create or replace function prospectpro._count_new_leads() returns void
 language plpgsql
@@ -143,9 +152,11 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    f prospectpro.lead_count_frontier;
-    before_frontier bigint;
-    drawn bigint;
+    counted bigint;  -- the frontier
+    upto bigint;  -- the candidate
+    snap pg_snapshot;
+    fresh boolean := false;  -- upto was taken in this call
+    before bigint;
 begin
     -- The snapshot must be newer than the read of the sequence: a transaction
     -- snapshot (repeatable read) is older. Such a round leaves it to the next.
@@ -153,51 +164,56 @@ begin
         return;
     end if;
     -- A round with nothing to count takes no lock and writes nothing: its
-    -- commit waits for no WAL flush.
-    select * into f from prospectpro.lead_count_frontier;
+    -- commit waits for no WAL flush. (No row yet: a fresh install.)
+    select f.frontier, f.candidate, f.candidate_snapshot into counted, upto, snap
+    from prospectpro.lead_count_frontier as f;
     if
-        (f.candidate is null and prospectpro._outbox_last_id() <= f.frontier)
-        or not prospectpro._outbox_writers_ended(f.candidate_snapshot)
+        (upto is null and prospectpro._outbox_last_id() <= coalesce(counted, 0))
+        or not prospectpro._outbox_writers_ended(snap, true)
     then
         return;
     end if;
-    select * into f from prospectpro.lead_count_frontier for update skip locked;
+    -- The row is made by the first round, not at install: pg_dump keeps it,
+    -- and a restore must not meet it twice.
+    insert into prospectpro.lead_count_frontier default values on conflict do nothing;
+    select f.frontier, f.candidate, f.candidate_snapshot into counted, upto, snap
+    from prospectpro.lead_count_frontier as f for update skip locked;
     if not found then
         return;  -- another round is counting
     end if;
-    before_frontier := f.frontier;
+    before := counted;
     loop
-        if f.candidate is null then
-            exit when drawn is not null;  -- one new stretch per round
-            drawn := prospectpro._outbox_last_id();
-            exit when drawn <= f.frontier;
-            f.candidate := drawn;
+        if upto is null then
+            exit when fresh;  -- one new stretch per round
+            upto := prospectpro._outbox_last_id();
+            if upto <= counted then
+                upto := null;
+                exit;
+            end if;
             -- Taken after the read of the sequence, it lists every
             -- transaction that may still commit an id up to the candidate.
-            f.candidate_snapshot := pg_current_snapshot();
+            snap := pg_current_snapshot();
+            fresh := true;
         end if;
-        exit when not prospectpro._outbox_writers_ended(f.candidate_snapshot);
+        exit when not prospectpro._outbox_writers_ended(snap, not fresh);
         insert into prospectpro.campaign_lead_counts as t (campaign_id, slot, total_leads)
         select c.id, -1, count(*)
         from prospectpro.outbox as o
         inner join prospectpro.campaigns as c on (o.payload ->> 'campaign_id')::bigint = c.id
         where
-            o.id > f.frontier and o.id <= f.candidate
+            o.id > counted and o.id <= upto
             and o.webhook_type = 'lead_enrichment'
             and o.payload -> 'webhook_metadata' ->> 'event' = 'lead_created'
         group by c.id
         on conflict (campaign_id, slot) do update
             set total_leads = t.total_leads + excluded.total_leads;
-        f.frontier := f.candidate;
-        f.candidate := null;
-        f.candidate_snapshot := null;
+        counted := upto;
+        upto := null;
+        snap := null;
     end loop;
-    if f.frontier <> before_frontier or drawn > before_frontier then
-        update prospectpro.lead_count_frontier as t
-        set
-            frontier = f.frontier,
-            candidate = f.candidate,
-            candidate_snapshot = f.candidate_snapshot;
+    if counted <> before or fresh then
+        update prospectpro.lead_count_frontier as f
+        set frontier = counted, candidate = upto, candidate_snapshot = snap;
     end if;
 end
 $$;

@@ -56,7 +56,8 @@ comment on table prospectpro.campaign_lead_counts is
 
 -- How far the delivery rounds have counted lead_created events (outbox ids up
 -- to frontier), and the next stretch: the ids drawn up to candidate, final once
--- every transaction in progress at candidate_snapshot has ended.
+-- every transaction in progress at candidate_snapshot that could commit an
+-- event has ended. The first round makes its one row.
 create table prospectpro.lead_count_frontier (
     id boolean primary key default true
     constraint lead_count_frontier_one_row check (id),
@@ -64,7 +65,6 @@ create table prospectpro.lead_count_frontier (
     candidate bigint,
     candidate_snapshot pg_catalog.pg_snapshot
 );
-insert into prospectpro.lead_count_frontier default values;
 comment on table prospectpro.lead_count_frontier is
 'One row: the outbox id up to which delivery rounds have counted lead_created events into '
 'campaign_lead_counts, and the stretch they count next.';
