@@ -8,6 +8,7 @@
 #   make test       the whole suite on a throwaway cluster, then the linters
 #   make test-matrix  pgTAP, upgrades and delivery tests on every installed major
 #   make demo       the main job: a campaign run end to end on a throwaway cluster
+#   make docs       regenerate docs/reference.md from the installed catalog
 
 EXTENSION  = prospectpro
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
@@ -115,7 +116,7 @@ VENV   = .venv
 PY     = $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: FORCE old-versions deps venv test test-matrix check-sql check-upgrades pytest lint demo bench faults install-python uninstall-python
+.PHONY: FORCE old-versions deps venv test test-matrix check-sql check-upgrades pytest lint demo docs bench faults install-python uninstall-python
 
 # The released versions that get an upgrade script (tools/check-upgrades).
 old-versions:
@@ -146,6 +147,11 @@ lint: install venv
 
 demo: install venv
 	$(PY) -m prospectpro_dev.demo
+
+# docs/reference.md from the catalog of a throwaway cluster; test_docs fails
+# when the committed file differs or a public object has no comment.
+docs: install venv
+	$(PY) -m prospectpro_dev.docs
 
 bench: install venv
 	$(PY) -m prospectpro_dev.bench

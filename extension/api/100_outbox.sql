@@ -87,7 +87,7 @@ when (
 )
 execute function prospectpro._notify_outbox();
 
-create or replace function prospectpro._url_problem(url text)
+create or replace function prospectpro.endpoint_url_problem(url text)
 returns text
 language plpython3u
 immutable strict parallel safe
@@ -97,8 +97,9 @@ as $python$
 from prospectpro_pl import urls
 return urls.problem(url)
 $python$;
-comment on function prospectpro._url_problem(text) is
-'Internal: why a URL cannot be an endpoint (scheme, host, port, form, userinfo), or null when it can.';
+comment on function prospectpro.endpoint_url_problem(text) is
+'Why a URL cannot be an endpoint''s (scheme, host, port, form, userinfo), or null when it can; '
+'endpoint_status reports it.';
 
 create or replace function prospectpro._ca_file_problem(ca_file text)
 returns text
@@ -107,14 +108,14 @@ strict
 set search_path = pg_catalog, pg_temp
 as $python$
 #PROSPECTPRO_IMPORT
-from prospectpro_pl import transport
-return transport.ca_file_problem(ca_file)
+from prospectpro_pl import delivery_transport
+return delivery_transport.ca_file_problem(ca_file)
 $python$;
 comment on function prospectpro._ca_file_problem(text) is
 'Internal: why the server cannot load a PEM file of trusted CAs, or null when it can.';
 
 -- The app.<type>_webhook_url fallback, when it is a URL an endpoint may have.
-create or replace function prospectpro._setting_url(webhook_type text)
+create or replace function prospectpro.endpoint_setting_url(webhook_type text)
 returns text
 language sql
 stable
@@ -124,8 +125,11 @@ as $$
     from (
         select nullif(current_setting('app.' || webhook_type || '_webhook_url', true), '') as url
     ) as u
-    where prospectpro._url_problem(u.url) is null
+    where prospectpro.endpoint_url_problem(u.url) is null
 $$;
+comment on function prospectpro.endpoint_setting_url(text) is
+'The database setting app.<webhook_type>_webhook_url, the fallback when prospectpro.endpoints '
+'has no row for the type, if it is a URL an endpoint may have; else null.';
 
 create or replace function prospectpro._endpoint_config()
 returns table (
@@ -153,15 +157,15 @@ as $$
 -- PL/pgSQL keeps the query's plan for the session; a SQL function's body is
 -- planned again at every call (every delivery round calls this).
 begin
-    -- The endpoints table wins; the seed's database settings are the fallback.
+    -- The endpoints table wins; the database settings are the fallback.
     -- An invalid URL leaves the type unconfigured, its events waiting: the
     -- fallback's is checked only here, and an endpoint's may predate the checks
     -- of configure_endpoint (1.0 admitted userinfo and fragments).
     return query select
         t.webhook_type::text,
         case
-            when e.url is null then prospectpro._setting_url(t.webhook_type)
-            when prospectpro._url_problem(e.url) is null then e.url
+            when e.url is null then prospectpro.endpoint_setting_url(t.webhook_type)
+            when prospectpro.endpoint_url_problem(e.url) is null then e.url
         end,
         coalesce(e.token, nullif(current_setting('app.webhook_token', true), '')),
         e.signing_secret,
@@ -257,6 +261,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+    perform prospectpro._require_primary('enable_endpoint');
     update prospectpro.endpoint_health as h
     set state = 'closed', consecutive_failures = 0, next_probe_at = null, reason = null,
         opened_at = null, updated_at = now()
@@ -291,8 +296,9 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    problem text := prospectpro._url_problem(url);
+    problem text := prospectpro.endpoint_url_problem(url);
 begin
+    perform prospectpro._require_primary('configure_endpoint');
     if problem is not null then
         raise exception 'invalid endpoint URL: %', problem
         using errcode = 'invalid_parameter_value',
@@ -350,7 +356,7 @@ comment on function prospectpro.configure_endpoint(
 ) is
 'Set where a webhook type is delivered, its bearer token and optional Standard Webhooks signing secret (whsec_...), its retry schedule (seconds), timeout, connection limit, circuit breaker (consecutive failures that open it, seconds between probes), and the CAs trusted for https (ca_file, a PEM path; null: the system''s).';
 
-create or replace function prospectpro.deliver_due(max_events integer default 100)
+create or replace function prospectpro._deliver_round(max_events integer)
 returns integer
 language plpython3u
 security definer
@@ -362,10 +368,25 @@ as $python$
 from prospectpro_pl import delivery
 return delivery.deliver_due(plpy, max_events)
 $python$;
+comment on function prospectpro._deliver_round(integer) is
+'Internal: the body of deliver_due, once it is known to run on the primary.';
+
+-- PL/pgSQL around the PL/Python round, so that a standby's error carries no traceback.
+create or replace function prospectpro.deliver_due(max_events integer default 100)
+returns integer
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    perform prospectpro._require_primary('deliver_due');
+    return prospectpro._deliver_round(max_events);
+end
+$$;
 comment on function prospectpro.deliver_due(integer) is
 'Run one delivery round: claim up to max_events due events, POST them concurrently, record every attempt and schedule retries. Returns the number of events attempted.';
 
-create or replace function prospectpro._round_costs()
+create or replace function prospectpro.delivery_round_costs()
 returns jsonb
 language plpython3u
 security definer
@@ -376,8 +397,9 @@ import json
 from prospectpro_pl import delivery
 return json.dumps(delivery.costs)
 $python$;
-comment on function prospectpro._round_costs() is
-'Internal: what this session''s delivery rounds cost so far: rounds, events attempted, and the backend''s CPU seconds per phase (pass, claim, sign, send, record).';
+comment on function prospectpro.delivery_round_costs() is
+'What this session''s delivery rounds cost so far: rounds, events attempted, and the backend''s '
+'CPU seconds per phase (pass, claim, sign, send, record). A worker logs it on exit.';
 
 create or replace function prospectpro.next_due_in()
 returns double precision
@@ -421,7 +443,7 @@ comment on function prospectpro.next_due_in() is
 -- run_delivery commits, which rules out a SET search_path clause: its body
 -- calls only schema-qualified functions and holds no operator, so the caller's
 -- search_path has nothing to resolve. The arithmetic is in these two.
-create or replace function prospectpro._delivery_deadline(max_seconds double precision)
+create or replace function prospectpro.delivery_deadline(max_seconds double precision)
 returns timestamptz
 language plpgsql
 set search_path = pg_catalog, pg_temp
@@ -436,8 +458,10 @@ begin
     return clock_timestamp() + make_interval(secs => max_seconds);
 end
 $$;
+comment on function prospectpro.delivery_deadline(double precision) is
+'A step of run_delivery: the moment max_seconds (0 to 86400) from now, when its rounds stop.';
 
-create or replace function prospectpro._delivery_pause(
+create or replace function prospectpro.delivery_pause(
     deadline timestamptz, attempted integer, max_events integer
 ) returns boolean
 language plpgsql
@@ -459,8 +483,8 @@ begin
     return true;
 end
 $$;
-comment on function prospectpro._delivery_pause(timestamptz, integer, integer) is
-'Internal, between run_delivery''s rounds: false once the deadline has passed; after a round '
+comment on function prospectpro.delivery_pause(timestamptz, integer, integer) is
+'A step of run_delivery, between its rounds: false once the deadline has passed; after a round '
 'that emptied the queue, waits until the next event is due (at most 0.2 s).';
 
 create or replace procedure prospectpro.run_delivery(
@@ -470,13 +494,14 @@ create or replace procedure prospectpro.run_delivery(
 language plpgsql
 as $$
 declare
-    deadline timestamptz := prospectpro._delivery_deadline(max_seconds);
+    deadline timestamptz := prospectpro.delivery_deadline(max_seconds);
     attempted integer;
 begin
+    perform prospectpro._require_primary('run_delivery');
     loop
         attempted := prospectpro.deliver_due(max_events);
         commit;
-        exit when not prospectpro._delivery_pause(deadline, attempted, max_events);
+        exit when not prospectpro.delivery_pause(deadline, attempted, max_events);
     end loop;
 end
 $$;
@@ -556,6 +581,7 @@ as $$
 declare
     current_status text;
 begin
+    perform prospectpro._require_primary('redeliver');
     select o.status into current_status
     from prospectpro.outbox as o where o.id = event_id;
     if current_status is distinct from 'dead' then
@@ -579,6 +605,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+    perform prospectpro._require_primary('redeliver');
     if not exists (
         select from prospectpro.webhook_types as t
         where t.webhook_type = redeliver.webhook_type

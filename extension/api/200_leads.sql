@@ -5,9 +5,9 @@
 -- statement's transition tables: its plans are kept for the session, and one
 -- statement queues every event at once. (PL/Python would re-plan each query on
 -- a transition table per statement, and runs each in a subtransaction: that
--- cost single-row INSERTs 60 % of their speed; see the README.) A lead insert
--- writes its event and nothing else: the delivery rounds count the leads of
--- lead_created events and announce milestones (prospectpro._campaign_pass).
+-- cost single-row INSERTs 60 % of their speed; see docs/webhooks.md.) A lead
+-- insert writes its event and nothing else: the delivery rounds count the leads
+-- of lead_created events and announce milestones (prospectpro._campaign_pass).
 
 create or replace function prospectpro._lead_payload(
     lead_id bigint,

@@ -2,7 +2,7 @@
 -- aggregates (cost_window_slots, read as cost_windows) exact, and an insert is checked against the cost
 -- rules (daily_spend, cost_per_lead, rate_limit, spending_anomaly), raising
 -- alerts and queueing cost_alert events. The rules are documented in
--- plpython/prospectpro_pl/costs.py.
+-- plpython/prospectpro_pl/costs/rules.py (the windows and alerts: costs/triggers.py).
 
 create or replace view prospectpro.cost_windows as
 select
@@ -29,6 +29,7 @@ as $$
 declare
     resolved integer;
 begin
+    perform prospectpro._require_primary('resolve_expired_alerts');
     -- SKIP LOCKED: an alert being acknowledged, or resolved by a concurrent
     -- call, is left for the next call instead of being waited for.
     with expired as (
@@ -63,8 +64,8 @@ set search_path = pg_catalog, pg_temp
 set datestyle = 'ISO, YMD'
 as $python$
 #PROSPECTPRO_IMPORT
-from prospectpro_pl import costs
-costs.on_insert(plpy)
+from prospectpro_pl.costs import triggers
+triggers.on_insert(plpy)
 $python$;
 comment on function prospectpro.trigger_cost_monitoring() is
 'Statement-level AFTER INSERT trigger on api_costs: adds the new costs to the running '
@@ -79,8 +80,8 @@ set search_path = pg_catalog, pg_temp
 set datestyle = 'ISO, YMD'
 as $python$
 #PROSPECTPRO_IMPORT
-from prospectpro_pl import costs
-costs.on_change(plpy, TD["event"])
+from prospectpro_pl.costs import triggers
+triggers.on_change(plpy, TD["event"])
 $python$;
 
 create or replace function prospectpro.rebuild_cost_windows()
@@ -90,8 +91,8 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $python$
 #PROSPECTPRO_IMPORT
-from prospectpro_pl import costs
-return costs.rebuild(plpy)
+from prospectpro_pl.costs import triggers
+return triggers.rebuild(plpy)
 $python$;
 comment on function prospectpro.rebuild_cost_windows() is
 'Recompute the running cost aggregates from api_costs, after costs were loaded with the '
@@ -130,7 +131,7 @@ after truncate on prospectpro.api_costs
 for each statement execute function prospectpro._cost_windows_clear();
 
 -- PL/pgSQL, which keeps its plan: it runs for every recorded cost.
-create or replace function prospectpro._campaign_spend(campaign_id bigint)
+create or replace function prospectpro.campaign_spend(campaign_id bigint)
 returns numeric
 language plpgsql
 stable
@@ -141,13 +142,14 @@ begin
     return (
         select coalesce(sum(w.spend), 0) from prospectpro.cost_window_slots as w
         where
-            w.scope = 'campaign:' || _campaign_spend.campaign_id
+            w.scope = 'campaign:' || campaign_spend.campaign_id
             and w.kind = 'total' and w.window_start = '-infinity' and w.api_name = ''
     );
 end
 $$;
-comment on function prospectpro._campaign_spend(bigint) is
-'Internal: a campaign''s spend so far in USD (0 if none), from the running aggregates.';
+comment on function prospectpro.campaign_spend(bigint) is
+'A campaign''s spend so far in USD (0 if none), from the running aggregates: the '
+'figure its budget_limit is compared with.';
 
 create or replace function prospectpro.set_cost_threshold(
     alert_type text,
@@ -159,8 +161,8 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $python$
 #PROSPECTPRO_IMPORT
-from prospectpro_pl import costs
-return costs.set_threshold(plpy, alert_type, value, campaign_id)
+from prospectpro_pl.costs import admin
+return admin.set_threshold(plpy, alert_type, value, campaign_id)
 $python$;
 comment on function prospectpro.set_cost_threshold(text, numeric, bigint) is
 'Set the threshold of a cost rule, globally or (campaign_id) for one campaign, which then wins: '
@@ -178,8 +180,8 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $python$
 #PROSPECTPRO_IMPORT
-from prospectpro_pl import costs
-return costs.set_rate_limit(plpy, api_name, requests_per_minute)
+from prospectpro_pl.costs import admin
+return admin.set_rate_limit(plpy, api_name, requests_per_minute)
 $python$;
 comment on function prospectpro.set_api_rate_limit(text, integer) is
 'Set one API''s rate limit in requests per UTC minute (null removes it, leaving the '
@@ -194,12 +196,12 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $python$
 #PROSPECTPRO_IMPORT
-from prospectpro_pl import costs
-return costs.configure_anomaly(plpy, detector, history_windows)
+from prospectpro_pl.costs import admin
+return admin.configure_anomaly(plpy, detector, history_windows)
 $python$;
 comment on function prospectpro.configure_anomaly_detection(text, integer) is
 'Choose the spending anomaly detector: median_mad (default; robust to past spikes) or '
-'mean_ratio (the seed''s rule: an hour''s spend over factor x the mean of earlier hours), and '
+'mean_ratio (the classic rule: an hour''s spend over factor x the mean of earlier hours), and '
 'how many earlier hours with costs it compares with (default 24). Null keeps a setting; '
 'returns both in force.';
 
@@ -212,8 +214,8 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $python$
 #PROSPECTPRO_IMPORT
-from prospectpro_pl import costs
-costs.transition(plpy, alert_id, "acknowledged", note)
+from prospectpro_pl.costs import admin
+admin.transition(plpy, alert_id, "acknowledged", note)
 $python$;
 comment on function prospectpro.acknowledge_alert(bigint, text) is
 'Acknowledge an open cost alert, with an optional note.';
@@ -227,8 +229,8 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $python$
 #PROSPECTPRO_IMPORT
-from prospectpro_pl import costs
-costs.transition(plpy, alert_id, "resolved", note)
+from prospectpro_pl.costs import admin
+admin.transition(plpy, alert_id, "resolved", note)
 $python$;
 comment on function prospectpro.resolve_alert(bigint, text) is
 'Resolve an open or acknowledged cost alert, with an optional resolution note.';

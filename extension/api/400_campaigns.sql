@@ -69,7 +69,7 @@ referencing old table as old_rows new table as new_rows
 for each statement execute function prospectpro.trigger_campaign_changed();
 
 -- PL/pgSQL, which keeps its plan: it runs for every recorded cost.
-create or replace function prospectpro._campaign_leads(campaign_id bigint)
+create or replace function prospectpro.campaign_lead_total(campaign_id bigint)
 returns integer
 language plpgsql
 stable
@@ -79,12 +79,12 @@ begin
     return (
         select coalesce(sum(n.total_leads), 0)::integer
         from prospectpro.campaign_lead_counts as n
-        where n.campaign_id = _campaign_leads.campaign_id
+        where n.campaign_id = campaign_lead_total.campaign_id
     );
 end
 $$;
-comment on function prospectpro._campaign_leads(bigint) is
-'Internal: a campaign''s lead count, the sum of its slots.';
+comment on function prospectpro.campaign_lead_total(bigint) is
+'A campaign''s lead count, whatever the leads'' stages: the sum of its campaign_lead_counts slots.';
 
 -- What the writers left to the delivery rounds: counting the leads of
 -- lead_created events. Outbox ids are drawn in one order and committed in
@@ -242,6 +242,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+    perform prospectpro._require_primary('set_campaign_status');
     if not exists (
         select from prospectpro.campaigns as c where c.id = set_campaign_status.campaign_id
     ) then
@@ -297,7 +298,7 @@ select
     c.name,
     c.status,
     c.target_count,
-    prospectpro._campaign_leads(c.id) as total_leads,
+    prospectpro.campaign_lead_total(c.id) as total_leads,
     coalesce(s.finished_leads, 0) as finished_leads,
     coalesce(s.qualified_leads, 0) as qualified_leads,
     spend.cost as processing_cost,
@@ -314,7 +315,7 @@ select
 from prospectpro.campaigns as c
 left join prospectpro.campaign_stats as s on c.id = s.campaign_id
 left join prospectpro.campaign_exports as x on c.id = x.campaign_id
-cross join lateral (select prospectpro._campaign_spend(c.id) as cost) as spend
+cross join lateral (select prospectpro.campaign_spend(c.id) as cost) as spend
 left join lateral (
     select
         e.lifecycle_event,

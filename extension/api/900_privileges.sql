@@ -16,9 +16,9 @@ to prospectpro_writer;
 
 grant execute on function
 prospectpro.deliver_due(integer), prospectpro.next_due_in(), prospectpro.arm_wakeup(),
-prospectpro.disarm_wakeup(), prospectpro._round_costs(),
-prospectpro._delivery_deadline(double precision),
-prospectpro._delivery_pause(timestamptz, integer, integer)
+prospectpro.disarm_wakeup(), prospectpro.delivery_round_costs(),
+prospectpro.delivery_deadline(double precision),
+prospectpro.delivery_pause(timestamptz, integer, integer)
 to prospectpro_worker;
 grant execute on procedure prospectpro.run_delivery(double precision, integer)
 to prospectpro_worker;
@@ -75,22 +75,32 @@ prospectpro.delivery_latency, prospectpro.endpoint_status
 to prospectpro_reader;
 -- endpoint_status checks the URL of the database-setting fallback with these.
 grant execute on function
-prospectpro._url_problem(text), prospectpro._setting_url(text)
+prospectpro.endpoint_url_problem(text), prospectpro.endpoint_setting_url(text)
 to prospectpro_reader;
+-- delivery_latency reads its buckets' bounds from this.
+grant execute on function prospectpro.latency_buckets() to prospectpro_reader;
 
 revoke all on procedure prospectpro.prune(interval, integer) from public;
 grant execute on procedure prospectpro.prune(interval, integer) to prospectpro_admin;
--- prune's steps: the deletes are the owner's (security definer).
+-- prune's steps: the DDL and the deletes are the owner's (security definer).
 grant execute on function
-prospectpro._retention_cutoff(interval, integer),
-prospectpro._prune_batch(timestamptz, integer),
-prospectpro._prune_cost_windows(timestamptz)
+prospectpro.retention_cutoff(interval, integer),
+prospectpro.expired_partitions(timestamptz),
+prospectpro.drop_expired_partition(text, timestamptz),
+prospectpro.prune_default_batch(timestamptz, integer),
+prospectpro.prune_cost_windows(timestamptz),
+prospectpro.configure_partitions(interval, integer)
 to prospectpro_admin;
+-- Partitions are made ahead by prune and by the worker.
+grant execute on function prospectpro.maintain_partitions()
+to prospectpro_admin, prospectpro_worker;
+grant select on prospectpro.history_partitions, prospectpro.delivery_counters
+to prospectpro_reader;
 grant execute on function
 prospectpro.discard(bigint), prospectpro.schedule_maintenance(interval, text)
 to prospectpro_admin;
 
 -- The dashboard's figures come from these helpers (security invoker).
 grant execute on function
-prospectpro._campaign_spend(bigint), prospectpro._campaign_leads(bigint)
+prospectpro.campaign_spend(bigint), prospectpro.campaign_lead_total(bigint)
 to prospectpro_reader;

@@ -12,15 +12,20 @@ create table prospectpro.settings (
 comment on table prospectpro.settings is
 'Overrides of built-in defaults (scoring weights and threshold); a missing row means the default.';
 
+-- Partitioned by time like the outbox (see 030_outbox.sql): a webhook-id is
+-- unique across partitions because apply_enrichment claims it only after
+-- locking its lead, and looks in every partition.
 create table prospectpro.applied_deliveries (
-    webhook_id uuid primary key,
+    webhook_id uuid not null,
     lead_id bigint not null,
     stage text not null,
     applied boolean not null,
     applied_at timestamptz not null default pg_catalog.now()
-);
+) partition by range (applied_at);
+create table prospectpro.applied_deliveries_default
+partition of prospectpro.applied_deliveries default;
 comment on table prospectpro.applied_deliveries is
-'Every webhook-id apply_enrichment has seen: a redelivered event changes nothing.';
+'Every webhook-id apply_enrichment has seen: a redelivered event changes nothing. Partitioned by applied_at.';
 
 select pg_catalog.pg_extension_config_dump('prospectpro.settings', '');
-select pg_catalog.pg_extension_config_dump('prospectpro.applied_deliveries', '');
+select pg_catalog.pg_extension_config_dump('prospectpro.applied_deliveries_default', '');

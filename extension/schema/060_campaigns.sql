@@ -87,15 +87,12 @@ create table prospectpro.campaign_lifecycle_events (
     campaign_id bigint not null,
     lifecycle_event text not null,
     payload jsonb not null,
-    -- The outbox event that delivers it, until prune() (or discard()) deletes that.
-    event_id bigint references prospectpro.outbox (id) on delete set null,
+    -- The outbox event that delivers it, while retention keeps that.
+    event_id bigint,
     created_at timestamptz not null default pg_catalog.now()
 );
 create index campaign_lifecycle_events_campaign
 on prospectpro.campaign_lifecycle_events (campaign_id, id);
--- prune() deleting an outbox event finds its record by this.
-create index campaign_lifecycle_events_event
-on prospectpro.campaign_lifecycle_events (event_id);
 comment on table prospectpro.campaign_lifecycle_events is
 'The campaign timeline: every lifecycle event as announced, written in the transaction that '
 'queued its webhook (event_id). A record users keep: prune() deletes delivery bookkeeping, '

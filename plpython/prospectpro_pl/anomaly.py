@@ -5,7 +5,7 @@ spends of the trailing windows before it (history, oldest first; the current
 window not included) and returns a Detection. Two detectors:
 
 mean_ratio
-    The seed's rule: anomaly when current > factor × mean(history). One huge
+    The classic rule: anomaly when current > factor × mean(history). One huge
     early spike inflates the mean for as long as it stays in the history, and
     hides every real anomaly meanwhile.
 median_mad (DEFAULT_DETECTOR)
@@ -134,24 +134,3 @@ def escalation_level(
         level += 1
         step *= 2
     return level
-
-
-def threshold_crossing(
-    threshold: Number | str,
-    previous: Number | str | None,
-    current: Number | str,
-    unit: Number | None = None,
-) -> int | None:
-    """The escalation level a write that moved a value from previous to current should alert at.
-
-    None when the write reaches no new level: it stays at or below the threshold,
-    goes down, or stays within the level already alerted. When it skips
-    levels, only the highest is returned, so the caller raises at most one
-    alert per level of each (type, scope, period). ``previous`` None means
-    there was no value before.
-    """
-    before = None if previous is None else escalation_level(threshold, previous, unit)
-    after = escalation_level(threshold, current, unit)
-    if after is None or (before is not None and after <= before):
-        return None
-    return after

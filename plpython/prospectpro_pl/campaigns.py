@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from . import export, payloads, plans
+from . import csv_export, payloads, plans
 
+# The progress milestones announced by progress_update events, in percent.
+MILESTONES = (25, 50, 75)
 # Set (transaction-locally) by set_campaign_status() so that the event says why.
 REASON_SETTING = "prospectpro.reason"
 
@@ -34,10 +36,10 @@ order by q.id
 """
 CAMPAIGN_SQL = """
 select c.id, c.name, c.target_count, c.budget_limit, c.status,
-       prospectpro._campaign_leads(c.id) as total_leads,
+       prospectpro.campaign_lead_total(c.id) as total_leads,
        coalesce(s.finished_leads, 0) as finished_leads,
        coalesce(s.qualified_leads, 0) as qualified_leads,
-       prospectpro._campaign_spend(c.id) as spend
+       prospectpro.campaign_spend(c.id) as spend
 from prospectpro.campaigns as c
 left join prospectpro.campaign_stats as s on s.campaign_id = c.id
 where c.id = any($1)
@@ -201,7 +203,7 @@ def _resume_leads(plpy, ids: list[int]) -> None:
 
 def _export(plpy, campaign_id: int) -> None:
     rows = plans.run(plpy, EXPORT_ROWS_SQL, ["bigint"], [campaign_id])
-    made = export.build_csv(list(rows), list(export.DEFAULT_COLUMNS))
+    made = csv_export.build_csv(list(rows), list(csv_export.DEFAULT_COLUMNS))
     plans.run(
         plpy,
         EXPORT_SQL,
@@ -231,7 +233,7 @@ def run_pass(plpy) -> None:
         if row is None or row["status"] != "processing":
             continue
         percent = payloads.completion_percentage(s["finished_leads"], row["target_count"])
-        crossed = [m for m in payloads.MILESTONES if s["last_milestone"] < m <= percent]
+        crossed = [m for m in MILESTONES if s["last_milestone"] < m <= percent]
         for milestone in crossed:
             extra = {"old_status": "processing", "new_status": "processing", "milestone": milestone}
             events.append((row, "progress_update", extra))

@@ -8,11 +8,12 @@ attempt is made again, with the same webhook-id, and nothing is lost.
 
 from __future__ import annotations
 
+import bisect
 import time
 from datetime import UTC, datetime
 
 from . import campaigns, plans, retry, signing
-from .transport import Request, Transport
+from .delivery_transport import Request, Transport
 
 # Requests still waiting for a connection this long after the round began are
 # left for the next round, which bounds a round by this plus the timeout.
@@ -23,8 +24,8 @@ GONE = 410
 ENDPOINTS_SQL = "select * from prospectpro._endpoint_config()"
 
 CLAIM_SQL = """
-select o.id, o.webhook_id::text as webhook_id, o.webhook_type,
-       o.payload::text as body, o.attempts
+select o.id, o.created_at::text as created_at, o.webhook_id::text as webhook_id,
+       o.webhook_type, o.payload::text as body, o.attempts
 from prospectpro.outbox as o
 where o.status = 'pending'
   and o.next_attempt_at <= $3
@@ -62,18 +63,40 @@ set status = u.status,
     delivered_at = case when u.status = 'delivered'
         then pg_catalog.clock_timestamp() end,
     last_error = u.error
-from unnest($1::bigint[], $2::text[], $3::float8[], $4::text[])
-    as u (id, status, delay, error)
-where o.id = u.id
+from unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::float8[], $5::text[])
+    as u (id, created_at, status, delay, error)
+where o.id = u.id and o.created_at = u.created_at
 """
 
+# One upsert per round and webhook type, into this backend's slot: concurrent
+# rounds add to rows of their own instead of queueing on one.
+COUNT_SQL = """
+insert into prospectpro.delivery_counters as c
+    (webhook_type, slot, succeeded, failed, latency_seconds_sum, latency_buckets)
+values ($1, pg_catalog.pg_backend_pid() % 64, $2, $3, $4, $5)
+on conflict (webhook_type, slot) do update set
+    succeeded = c.succeeded + excluded.succeeded,
+    failed = c.failed + excluded.failed,
+    latency_seconds_sum = c.latency_seconds_sum + excluded.latency_seconds_sum,
+    latency_buckets = array(
+        select mine + theirs
+        from unnest(c.latency_buckets, excluded.latency_buckets) with ordinality
+            as b (mine, theirs, n)
+        order by n
+    )
+"""
+
+COUNT_TYPES = ["text", "bigint", "bigint", "float8", "bigint[]"]
+
 _transport: Transport | None = None
+# The latency histogram's upper bounds, from prospectpro.latency_buckets().
+_buckets: list[float] | None = None
 
 # What this session's rounds cost, in CPU seconds of the backend per phase:
 # pass (the campaigns' counts and milestones, campaigns.run_pass), claim
 # (configuration and claim queries), sign (request heads and
 # signatures), send (the HTTP exchanges), record (attempt log, outbox and
-# breakers). prospectpro._round_costs() reads it; a worker logs it on exit.
+# breakers). prospectpro.delivery_round_costs() reads it; a worker logs it on exit.
 PHASES = ("pass", "claim", "sign", "send", "record")
 costs = {"rounds": 0, "events": 0} | dict.fromkeys(PHASES, 0.0)
 
@@ -81,7 +104,7 @@ costs = {"rounds": 0, "events": 0} | dict.fromkeys(PHASES, 0.0)
 def endpoints(plpy) -> dict[str, dict]:
     """Effective, deliverable configuration per webhook type.
 
-    The endpoints table wins; the seed's database settings
+    The endpoints table wins; the database settings
     (app.<type>_webhook_url, app.webhook_token) are the fallback. A type with
     no valid URL, or whose breaker is disabled (410 Gone), is left out: its
     events wait, pending, until it is configured or re-enabled.
@@ -218,7 +241,7 @@ def _update_breakers(plpy, config: dict, events: list, outcomes: list) -> None:
 def _record(plpy, config: dict, events: list, outcomes: list) -> int:
     """Log each attempt and move its event on: delivered, retried later, or dead."""
     log = {k: [] for k in ("id", "wid", "type", "n", "status", "http", "err", "ms", "ex", "at")}
-    upd = {k: [] for k in ("id", "status", "delay", "err")}
+    upd = {k: [] for k in ("id", "created_at", "status", "delay", "err")}
     for event, outcome in zip(events, outcomes, strict=False):
         if outcome is None:  # never started: not an attempt
             continue
@@ -252,17 +275,43 @@ def _record(plpy, config: dict, events: list, outcomes: list) -> int:
             strict=False,
         ):
             log[key].append(value)
-        for key, value in zip(upd, (event["id"], status, delay, error), strict=False):
+        for key, value in zip(
+            upd, (event["id"], event["created_at"], status, delay, error), strict=False
+        ):
             upd[key].append(value)
     if upd["id"]:
         types = ["bigint[]", "uuid[]", "text[]", "int[]", "text[]", "int[]", "text[]"]
         types += ["float8[]", "text[]", "float8[]"]
         plans.run(plpy, LOG_SQL, types, list(log.values()))
         plans.run(
-            plpy, UPDATE_SQL, ["bigint[]", "text[]", "float8[]", "text[]"], list(upd.values())
+            plpy,
+            UPDATE_SQL,
+            ["bigint[]", "timestamptz[]", "text[]", "float8[]", "text[]"],
+            list(upd.values()),
         )
+        _count(plpy, log["type"], log["status"], log["ms"])
     dead = [i for i, status in zip(upd["id"], upd["status"], strict=True) if status == "dead"]
     if dead:
         # Each webhook system decides what a dead event means for its data.
         plans.run(plpy, "select prospectpro._on_dead($1)", ["bigint[]"], [dead])
     return len(upd["id"])
+
+
+def tally(bounds: list[float], types: list, statuses: list, latencies_ms: list) -> dict:
+    """Per webhook type: successes, failures, latency sum (s) and histogram counts."""
+    totals: dict[str, list] = {}
+    for webhook_type, status, ms in zip(types, statuses, latencies_ms, strict=True):
+        t = totals.setdefault(webhook_type, [0, 0, 0.0, [0] * (len(bounds) + 1)])
+        t[0 if status == "success" else 1] += 1
+        t[2] += ms / 1000.0
+        t[3][bisect.bisect_left(bounds, ms / 1000.0)] += 1
+    return totals
+
+
+def _count(plpy, types: list, statuses: list, latencies_ms: list) -> None:
+    """Add this round's attempts to the monotonic counters that /metrics reads."""
+    global _buckets
+    if _buckets is None:
+        _buckets = list(plans.run(plpy, "select prospectpro.latency_buckets() as b")[0]["b"])
+    for webhook_type, totals in tally(_buckets, types, statuses, latencies_ms).items():
+        plans.run(plpy, COUNT_SQL, COUNT_TYPES, [webhook_type, *totals])

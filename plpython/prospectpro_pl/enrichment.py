@@ -44,11 +44,16 @@ select id, campaign_id, enrichment_stage, enrichment_data::text as data,
        website, phone, address, email
 from prospectpro.enhanced_leads where id = any($1) order by id for update
 """
+# The records are partitioned by time, so a webhook-id's uniqueness is this
+# look into every partition. It runs after LOCK_SQL has locked the leads:
+# whoever applies the same webhook-id next waits for the lock, then sees the claim.
 CLAIM_SQL = """
 insert into prospectpro.applied_deliveries (webhook_id, lead_id, stage, applied)
 select c.webhook_id, c.lead_id, c.stage, false
 from unnest($1::uuid[], $2::bigint[], $3::text[]) as c (webhook_id, lead_id, stage)
-on conflict (webhook_id) do nothing
+where not exists (
+    select from prospectpro.applied_deliveries as a where a.webhook_id = c.webhook_id
+)
 returning webhook_id::text as webhook_id
 """
 SEEN_SQL = """

@@ -19,7 +19,14 @@ from typing import Any
 
 from .contracts import ALERT_TYPES, LIFECYCLE_EVENTS, SEVERITIES
 
-MILESTONES = (25, 50, 75)
+# The time_period of each alert type: the kind of window its rule judges. The
+# concrete window is alert_metadata.period_start and period_end.
+ALERT_PERIODS = {
+    "daily_spend": "daily",
+    "cost_per_lead": "daily",  # a campaign over it is reported once a day
+    "rate_limit": "minute",  # the unit of the rate rule's window: requests per minute
+    "spending_anomaly": "hourly",
+}
 
 CENTS = Decimal("0.01")
 # Cost per lead is a fraction of a cent for cheap APIs: cents would round it away.
@@ -61,7 +68,8 @@ def cost_alert(
     alert_id: int | str,
     severity: str,
     scope: str,
-    time_period: str,
+    period_start: datetime | str,
+    period_end: datetime | str,
     campaign_ids: Iterable[int] | None = None,
     top_cost_apis: Iterable[str] | None = None,
     triggered_at: datetime | str | None = None,
@@ -70,7 +78,9 @@ def cost_alert(
 
     Values are rounded to cents, or to 4 decimals for cost_per_lead;
     threshold_exceeded_by is computed from the exact values before rounding.
-    ``scope`` names what the alert is about, e.g. "global" or "campaign:12".
+    ``scope`` names what the alert is about, e.g. "global" or "campaign:12";
+    ``period_start`` and ``period_end`` bound the window the rule judged (the
+    UTC day, hour or minute), and time_period names its kind.
     """
     _check(alert_type, ALERT_TYPES, "alert type")
     _check(severity, SEVERITIES, "severity")
@@ -84,11 +94,13 @@ def cost_alert(
         "threshold_value": _rounded(threshold, places),
         "current_value": _rounded(current, places),
         "threshold_exceeded_by": _rounded(current - threshold, places),
-        "time_period": time_period,
+        "time_period": ALERT_PERIODS[alert_type],
         "alert_metadata": {
             "campaign_ids": [int(i) for i in campaign_ids or ()],
             "top_cost_apis": list(top_cost_apis or ()),
             "alert_triggered_at": timestamp(triggered_at),
+            "period_start": timestamp(period_start),
+            "period_end": timestamp(period_end),
         },
     }
 
@@ -153,13 +165,6 @@ def completion_percentage(total_leads: int, target_count: int) -> int:
     if target_count <= 0:
         raise ValueError(f"target_count must be positive, got {target_count}")
     return min(100, int(total_leads) * 100 // int(target_count))
-
-
-def crossed_milestones(previous_total: int, total: int, target_count: int) -> list[int]:
-    """The progress milestones (25, 50, 75 %) reached by going from one lead count to another."""
-    before = completion_percentage(previous_total, target_count)
-    after = completion_percentage(total, target_count)
-    return [m for m in MILESTONES if before < m <= after]
 
 
 def amount(value: Decimal | str | float) -> Decimal:

@@ -104,11 +104,21 @@ def health(webhook_type: str):
 async def metrics(request: Request) -> Response:
     state = request.app.state
     try:
-        await state.metrics.database.refresh(state.pool)
+        await state.metrics.database.refresh(state.metrics_pool)
     except Exception as exc:
         log.warning("metrics: database figures unavailable (%s)", type(exc).__name__)
     body = generate_latest(state.metrics.registry)
     return Response(body, 200, media_type=CONTENT_TYPE_LATEST)
+
+
+async def _open_pool(url: str, max_size: int) -> AsyncConnectionPool:
+    # It connects in the background: the receiver starts (and reports
+    # unhealthy) while the database is down, and reconnects by itself.
+    pool = AsyncConnectionPool(
+        url, min_size=1, max_size=max_size, open=False, kwargs={"autocommit": True}
+    )
+    await pool.open(wait=False)
+    return pool
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -116,15 +126,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        # The pool connects in the background: the receiver starts (and
-        # reports unhealthy) while the database is down.
-        pool = AsyncConnectionPool(
-            settings.database_url, min_size=1, max_size=10, open=False, kwargs={"autocommit": True}
-        )
-        await pool.open(wait=False)
+        pool = await _open_pool(settings.database_url, max_size=10)
+        metrics_pool = pool
+        if settings.metrics_database_url:
+            metrics_pool = await _open_pool(settings.metrics_database_url, max_size=2)
         config = app.state.providers
+        for provider, variable in config.missing_keys().items():
+            log.warning(
+                "%s is not configured: %s is not set; lead enrichment stages that need it "
+                "fail without calling it, and /api/webhooks/lead-enrichment/health answers 503",
+                provider,
+                variable,
+            )
         async with providers.client(PROVIDER_CONNECTIONS, config.allow_networks) as http:
             app.state.pool = pool
+            app.state.metrics_pool = metrics_pool
             app.state.leads = Batcher(pool, batches.read_leads)
             app.state.outcomes = Batcher(pool, batches.apply_outcomes)
             app.state.http = http
@@ -132,6 +148,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 yield
             finally:
                 await pool.close()
+                if metrics_pool is not pool:
+                    await metrics_pool.close()
 
     handlers: dict[str, Handler] = {
         "lead_enrichment": pipeline.lead_enrichment,

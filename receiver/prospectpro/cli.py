@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 
 
 def _database_url(parser: argparse.ArgumentParser) -> None:
@@ -48,8 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", 3000)))
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument(
+        "--metrics-database-url",
+        default=os.environ.get("METRICS_DATABASE_URL"),
+        help="libpq URL /metrics reads from, such as a hot standby's"
+        " (env METRICS_DATABASE_URL; default: --database-url)",
+    )
     selftest = commands.add_parser(
-        "selftest", help="the seed's comprehensive test of a live deployment (10 checks)"
+        "selftest", help="the end-to-end check of a live deployment (10 checks)"
     )
     _database_url(selftest)
     selftest.add_argument(
@@ -96,9 +103,24 @@ def main(argv: list[str] | None = None) -> int:
         return status.run(args.database_url)
     if args.command == "serve":
         _require(args, parser, "database_url")
+        import psycopg
         import uvicorn
+        from psycopg.conninfo import conninfo_to_dict
 
+        # uvicorn shuts down gracefully on SIGTERM, then raises it again to die
+        # of it; this handler takes that second one, so serve exits 0, as the
+        # worker does.
+        signal.signal(signal.SIGTERM, lambda *_: None)
         os.environ["DATABASE_URL"] = args.database_url
+        if args.metrics_database_url:
+            try:
+                conninfo_to_dict(args.metrics_database_url)
+            except psycopg.ProgrammingError as exc:
+                parser.error(
+                    f"--metrics-database-url: {str(exc).strip()}; give a libpq URL or"
+                    " key=value string, e.g. postgresql://reader@replica/prospectpro"
+                )
+            os.environ["METRICS_DATABASE_URL"] = args.metrics_database_url
         uvicorn.run(
             "prospectpro.app:create_app",
             factory=True,

@@ -54,6 +54,12 @@ class Metrics:
 
 # Figures from the database's monitoring views, read at scrape time; a short
 # cache keeps a busy Prometheus from querying more than every few seconds.
+# Each costs the same however much history is kept: deliveries and latency
+# are counters the rounds keep, the queue reads pending and dead events only,
+# and per-campaign series cover the campaigns still running plus those that
+# finished within CAMPAIGN_WINDOW (with 3 webhook types and 4 alert types, the
+# series budget is 5 per such campaign plus about 110).
+CAMPAIGN_WINDOW = "24 hours"
 DATABASE_QUERIES = {
     "attempts": "select webhook_type, total_webhooks, successful"
     " from prospectpro.webhook_success_rates",
@@ -65,8 +71,13 @@ DATABASE_QUERIES = {
     " group by alert_type, status",
     "breakers": "select webhook_type, breaker_state, consecutive_failures"
     " from prospectpro.endpoint_status",
-    "campaigns": "select campaign_id, name, status, total_leads, qualified_leads,"
-    " processing_cost, completion_percentage from prospectpro.campaign_lifecycle_dashboard",
+    "campaigns": "select campaign_id, name, total_leads, qualified_leads,"
+    " processing_cost, completion_percentage from prospectpro.campaign_lifecycle_dashboard"
+    " where status in ('created', 'processing', 'paused')"
+    f" or updated_at >= now() - interval '{CAMPAIGN_WINDOW}'",
+    "campaign_statuses": "select s.status, count(c.id) from unnest(array['created',"
+    " 'processing', 'paused', 'completed', 'error', 'cancelled']) as s (status)"
+    " left join prospectpro.campaigns as c on c.status = s.status group by s.status",
 }
 
 
@@ -146,16 +157,30 @@ class DatabaseCollector:
         for alert_type, status, count in s["alerts"]:
             alerts.add_metric([alert_type, status], count)
         yield alerts
+        # Per campaign, labelled by id alone: a status change continues the
+        # same series (the status is in prospectpro_campaigns, by status).
+        info = GaugeMetricFamily(
+            "prospectpro_campaign_info", "1 for each campaign running or recently finished",
+            labels=["campaign_id", "name"],
+        )  # fmt: skip
+        for row in s["campaigns"]:
+            info.add_metric([str(row[0]), row[1]], 1.0)
+        yield info
         for column, name, help_text in [
-            (3, "leads", "Leads in the campaign"),
-            (4, "qualified_leads", "Qualified leads in the campaign"),
-            (5, "cost_usd", "What the campaign's API calls cost"),
-            (6, "completion_percent", "Share of the target through the pipeline"),
+            (2, "leads", "Leads in the campaign"),
+            (3, "qualified_leads", "Qualified leads in the campaign"),
+            (4, "cost_usd", "What the campaign's API calls cost"),
+            (5, "completion_percent", "Share of the target through the pipeline"),
         ]:
             family = GaugeMetricFamily(
-                f"prospectpro_campaign_{name}", help_text,
-                labels=["campaign_id", "name", "status"],
-            )  # fmt: skip
+                f"prospectpro_campaign_{name}", help_text, labels=["campaign_id"]
+            )
             for row in s["campaigns"]:
-                family.add_metric([str(row[0]), row[1], row[2]], float(row[column]))
+                family.add_metric([str(row[0])], float(row[column]))
             yield family
+        statuses = GaugeMetricFamily(
+            "prospectpro_campaigns", "Campaigns by status", labels=["status"]
+        )
+        for status, count in s["campaign_statuses"]:
+            statuses.add_metric([status], count)
+        yield statuses

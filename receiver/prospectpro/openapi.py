@@ -131,6 +131,9 @@ def _health(webhook_type: str) -> dict[str, Any]:
     return {
         "operationId": f"health_{webhook_type}",
         "summary": f"Health of the {webhook_type} route: database, extension, token, backlog",
+        "description": "503 when the route cannot do its work: database, extension, endpoint,"
+        " breaker, token (and for lead enrichment the provider keys, providers_configured)."
+        " The backlog check (pending and dead events of the type) only informs.",
         "security": [],
         "responses": {
             "200": _json("Every check passed", "Health"),

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from . import contracts, exports, providers
+from . import contracts, export_files, providers
 from .auth import Rejected, check_bearer
 from .batches import NO_LEAD
 
@@ -32,14 +31,6 @@ PROVIDER_STAGES = {
     "stage2": providers.stage2,
     "stage3": providers.stage3,
 }
-
-
-def is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _costs(calls: list[providers.Call]) -> list[dict[str, Any]]:
@@ -129,18 +120,24 @@ async def lead_enrichment(
 async def cost_alert(request: Request, webhook_id: str, payload: dict[str, Any]) -> JSONResponse:
     state = request.app.state
     state.metrics.alerts.labels(payload["alert_type"], payload.get("severity", "warning")).inc()
+    # time_period is the kind of window (daily, hourly, minute); the window, when sent, is
+    # alert_metadata.period_start to period_end.
+    metadata = payload["alert_metadata"]
+    period = payload["time_period"]
+    if "period_start" in metadata and "period_end" in metadata:
+        period += f", {metadata['period_start']} to {metadata['period_end']}"
     log.warning(
         "cost alert %s: %s over %s (%s)",
         payload["alert_type"],
         payload["current_value"],
         payload["threshold_value"],
-        payload["time_period"],
+        period,
     )
     url = state.settings.alert_notify_url
     if url:
         text = (
             f":rotating_light: ProspectPro cost alert *{payload['alert_type']}* "
-            f"({payload['time_period']}): {payload['current_value']} against a threshold of "
+            f"({period}): {payload['current_value']} against a threshold of "
             f"{payload['threshold_value']} (over by {payload['threshold_exceeded_by']})."
         )
         try:
@@ -168,7 +165,7 @@ async def campaign_lifecycle(
             row = await cur.fetchone()
         if row is None:
             return JSONResponse({"error": f"no export for campaign {campaign_id} yet"}, 409)
-        path = exports.write(state.settings.export_dir, campaign_id, row[0])
+        path = export_files.write(state.settings.export_dir, campaign_id, row[0])
         return JSONResponse({"status": "exported", "path": str(path), "rows": row[1]})
     return JSONResponse({"status": "acknowledged", "lifecycle_event": event})
 
@@ -180,7 +177,7 @@ async def export_csv(request: Request) -> Response:
     except Rejected as rejected:
         return JSONResponse({"error": rejected.reason}, 401, headers={"www-authenticate": "Bearer"})
     campaign_id = request.path_params["campaign_id"]
-    path = exports.path(request.app.state.settings.export_dir, campaign_id)
+    path = export_files.path(request.app.state.settings.export_dir, campaign_id)
     if not path.exists():
         return JSONResponse({"error": f"no export for campaign {campaign_id}"}, 404)
     return FileResponse(path, media_type="text/csv; charset=utf-8", filename=path.name)
@@ -189,28 +186,40 @@ async def export_csv(request: Request) -> Response:
 HEALTH_SQL = """
 select (select extversion from pg_extension where extname = 'prospectpro'),
        (select count(*) from prospectpro.outbox where status = 'pending' and webhook_type = %(t)s),
+       (select count(*) from prospectpro.outbox where status = 'dead' and webhook_type = %(t)s),
        s.configured, s.config_error, s.breaker_state
 from prospectpro.endpoint_status as s where s.webhook_type = %(t)s
 """
 
 
 async def health_checks(state, webhook_type: str) -> dict[str, dict[str, Any]]:
-    """The checks behind each /health: database, extension, endpoint, breaker, token, backlog."""
+    """The checks behind each /health: database, extension, endpoint, breaker, token, the
+    providers' keys (lead enrichment), and the backlog.
+
+    A route is unhealthy when it cannot do its work: the backlog (pending and dead events
+    of its type) only informs, so that a load balancer never takes every receiver out of
+    rotation because of events the receivers cannot fix.
+    """
     checks: dict[str, dict[str, Any]] = {
         "token_configured": {"ok": bool(state.settings.token)},
     }
+    if webhook_type == "lead_enrichment":
+        missing = sorted(state.providers.missing_keys().values())
+        checks["providers_configured"] = {"ok": not missing}
+        if missing:
+            checks["providers_configured"]["error"] = f"not set: {', '.join(missing)}"
     try:
         async with state.pool.connection(timeout=2.0) as conn:
             row = await (await conn.execute(HEALTH_SQL, {"t": webhook_type})).fetchone()
     except Exception as exc:
         checks["database"] = {"ok": False, "error": type(exc).__name__}
         return checks
-    version, pending, configured, config_error, breaker = row
+    version, pending, dead, configured, config_error, breaker = row
     checks["database"] = {"ok": True}
     checks["extension"] = {"ok": version is not None, "version": version}
     checks["endpoint_configured"] = {"ok": configured}
     if config_error:
         checks["endpoint_configured"]["error"] = config_error
     checks["breaker"] = {"ok": breaker == "closed", "state": breaker}
-    checks["backlog"] = {"ok": True, "pending": pending}
+    checks["backlog"] = {"ok": True, "pending": pending, "dead": dead}
     return checks

@@ -1,5 +1,6 @@
-"""Validation of the three webhook payloads against their JSON Schemas: the
-seed's keys are required, extra keys are allowed. The schemas are the
+"""Validation of the three webhook payloads against their JSON Schemas: the keys
+of the ProspectPro webhook contract (payload keys that are never renamed or
+removed) are required, extra keys are allowed. The schemas are the
 extension's own (prospectpro.contracts, shipped from
 plpython/prospectpro_pl/contracts); the same ones describe the receiver in its
 OpenAPI document."""

@@ -1,5 +1,5 @@
-"""`prospectpro selftest`: the seed's comprehensive webhook test, against a live
-deployment (WEBHOOK_BASE_URL, DATABASE_URL, WEBHOOK_AUTH_TOKEN).
+"""`prospectpro selftest`: the end-to-end check of a live deployment
+(WEBHOOK_BASE_URL, DATABASE_URL, WEBHOOK_AUTH_TOKEN).
 
 For each of the three systems it checks the health endpoint, that the
 database trigger fires, and that the webhook is delivered (a worker or the
@@ -36,7 +36,7 @@ class Report:
             self.results.setdefault(system, []).append((name, True, ""))
 
     def print(self) -> int:
-        """Print the seed's report layout; returns how many checks failed."""
+        """Print the report, one section per webhook system; returns how many checks failed."""
         print("\n📊 WEBHOOK SYSTEM TEST REPORT")
         print(RULE)
         passed = failed = 0

@@ -1,5 +1,4 @@
-"""The receiver's configuration, from environment variables (the seed's names
-where the seed names one)."""
+"""The receiver's configuration, from environment variables."""
 
 from __future__ import annotations
 
@@ -11,6 +10,9 @@ from pathlib import Path
 @dataclass(frozen=True)
 class Settings:
     database_url: str
+    # Where /metrics reads the monitoring views: a hot standby spares the
+    # primary the dashboards' queries. None: database_url.
+    metrics_database_url: str | None = None
     token: str | None = None
     signing_secret: str | None = None
     max_body_bytes: int = 64 * 1024
@@ -24,7 +26,8 @@ class Settings:
         env = os.environ if env is None else env
         return cls(
             database_url=env.get("DATABASE_URL", ""),
-            # The seed: WEBHOOK_AUTH_TOKEN, falling back to PERSONAL_ACCESS_TOKEN.
+            metrics_database_url=env.get("METRICS_DATABASE_URL") or None,
+            # WEBHOOK_AUTH_TOKEN, falling back to PERSONAL_ACCESS_TOKEN.
             token=env.get("WEBHOOK_AUTH_TOKEN") or env.get("PERSONAL_ACCESS_TOKEN") or None,
             signing_secret=env.get("WEBHOOK_SIGNING_SECRET") or None,
             max_body_bytes=int(env.get("WEBHOOK_MAX_BODY_BYTES", 64 * 1024)),

@@ -47,6 +47,8 @@ QUIET_ROUNDS = 2
 FOLLOW = 0.05
 # The advisory lock the gathering worker holds (the bytes of "prospect").
 GATHER_LOCK = 0x70726F7370656374
+# How often a worker makes the time partitions ahead of need (as prune does).
+MAINTAIN_EVERY = 300.0
 
 log = logging.getLogger("prospectpro.worker")
 
@@ -62,6 +64,7 @@ class Worker:
         self.stopping = False
         self.delivered = 0
         self.gathering = False  # holds GATHER_LOCK
+        self.maintained_at = float("-inf")
 
     def stop(self, *_: object) -> None:
         self.stopping = True
@@ -89,6 +92,9 @@ class Worker:
         quiet = QUIET_ROUNDS + 1  # rounds in a row that found one event or none
         while not self.stopping:
             started = time.monotonic()
+            if started - self.maintained_at >= MAINTAIN_EVERY:
+                self._maintain(conn)
+                self.maintained_at = started
             attempted = conn.execute(
                 "select prospectpro.deliver_due(%s)", (self.batch,)
             ).fetchone()[0]
@@ -140,9 +146,23 @@ class Worker:
         return free
 
     @staticmethod
+    def _maintain(conn: psycopg.Connection) -> None:
+        """Make the outbox's, the attempt log's and the idempotency records' time
+        partitions ahead of need; dropping old ones is prune's, on the user's schedule."""
+        try:
+            made = conn.execute("select prospectpro.maintain_partitions()").fetchone()[0]
+        except psycopg.OperationalError:
+            raise  # the connection: run() reconnects
+        except psycopg.DatabaseError as exc:  # delivery goes on; the next try may do
+            log.warning("could not make time partitions ahead: %s", exc)
+            return
+        if made:
+            log.info("made %d time partitions ahead of need", made)
+
+    @staticmethod
     def _log_costs(conn: psycopg.Connection) -> None:
         """What this session's rounds cost the database server, per event and phase."""
-        costs = conn.execute("select prospectpro._round_costs()").fetchone()[0]
+        costs = conn.execute("select prospectpro.delivery_round_costs()").fetchone()[0]
         events = costs["events"] or 1
         phases = ", ".join(
             f"{phase} {costs[phase] * 1e6 / events:.0f}"

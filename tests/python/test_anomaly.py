@@ -1,4 +1,3 @@
-import itertools
 from decimal import Decimal
 
 import pytest
@@ -121,33 +120,10 @@ def test_escalation_unit_can_be_set():
         anomaly.escalation_level(0, 5)
 
 
-def test_threshold_crossing_fires_a_cent_above_the_threshold_not_at_it():
-    assert anomaly.threshold_crossing("50.00", Decimal("49.98"), Decimal("49.99")) is None
-    assert anomaly.threshold_crossing("50.00", Decimal("49.99"), Decimal("50.00")) is None
-    assert anomaly.threshold_crossing("50.00", Decimal("50.00"), Decimal("50.01")) == 0
-    assert anomaly.threshold_crossing(50, None, 50.0) is None
+def test_escalation_starts_a_cent_above_the_threshold_not_at_it():
+    assert anomaly.escalation_level("50.00", Decimal("49.99")) is None
+    assert anomaly.escalation_level("50.00", Decimal("50.00")) is None
+    assert anomaly.escalation_level("50.00", Decimal("50.01")) == 0
     # a float is taken as written, 0.1, not as its binary expansion 0.1000000000000000055...
-    assert anomaly.threshold_crossing(0.1, None, Decimal("0.1")) is None
-    assert anomaly.threshold_crossing(0.1, None, Decimal("0.1001")) == 0
-
-
-def test_threshold_crossing_fires_once_per_level():
-    assert anomaly.threshold_crossing(50, 51, 99) is None  # already alerted at level 0
-    assert anomaly.threshold_crossing(50, 99, 100) == 1
-    assert anomaly.threshold_crossing(50, 40, 300) == 3  # skips to the highest
-    assert anomaly.threshold_crossing(50, 300, 40) is None  # going down
-    assert anomaly.threshold_crossing(50, 300, 120) is None
-
-
-@given(st.lists(st.integers(0, 100_000), min_size=1, max_size=40), st.integers(1, 10_000))
-def test_a_rising_total_alerts_once_per_level_up_to_its_own(costs_in_cents, threshold_cents):
-    threshold = Decimal(threshold_cents) / 100
-    totals = [Decimal(t) / 100 for t in itertools.accumulate(costs_in_cents)]
-    fired = [
-        level
-        for previous, current in itertools.pairwise([None, *totals])
-        if (level := anomaly.threshold_crossing(threshold, previous, current)) is not None
-    ]
-    assert fired == sorted(set(fired))
-    final = anomaly.escalation_level(threshold, totals[-1])
-    assert fired[-1:] == ([] if final is None else [final])
+    assert anomaly.escalation_level(0.1, Decimal("0.1")) is None
+    assert anomaly.escalation_level(0.1, Decimal("0.1001")) == 0

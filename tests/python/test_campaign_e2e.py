@@ -5,6 +5,7 @@ stand-in for the Slack-compatible alert notification URL."""
 from __future__ import annotations
 
 import csv
+import json
 
 from conftest import wait_until
 
@@ -46,7 +47,13 @@ def test_a_campaign_of_20_leads_runs_to_completion_and_exports(db, start_pipelin
     export = tmp_path / "exports" / f"campaign-{campaign_id}.csv"
     wait_until(export.exists, timeout=60, interval=0.2)
 
-    events = delivered_payloads(db, "campaign_lifecycle", campaign_id)
+    # The receiver writes the export before it answers the completed webhook, and the
+    # worker records that answer after: wait for the record, not only for the file.
+    def lifecycle_through_completed():
+        events = delivered_payloads(db, "campaign_lifecycle", campaign_id)
+        return events if events and events[-1]["lifecycle_event"] == "completed" else None
+
+    events = wait_until(lifecycle_through_completed, timeout=10, interval=0.1)
     assert [(e["lifecycle_event"], e["event_data"].get("milestone")) for e in events] == [
         ("created", None),
         ("processing_started", None),
@@ -99,7 +106,7 @@ def test_costs_from_the_pipeline_raise_a_delivered_cost_alert(db, start_pipeline
         (campaign_id,),
     )
     (notification,) = sink.wait_for(1, timeout=60)
-    assert "cost_per_lead" in notification.body.decode()
+    text = json.loads(notification.body)["text"]
 
     def delivered_alert():
         return db.execute(
@@ -115,6 +122,11 @@ def test_costs_from_the_pipeline_raise_a_delivered_cost_alert(db, start_pipeline
         payload["alert_metadata"].keys()
     )
     assert payload["alert_type"] == "cost_per_lead"
+    assert payload["time_period"] == "daily"
+    start, end = (payload["alert_metadata"][k] for k in ("period_start", "period_end"))
+    assert start.endswith("T00:00:00Z") and end.endswith("T00:00:00Z")
+    # The receiver's message names the kind of window and the window.
+    assert f"*cost_per_lead* (daily, {start} to {end})" in text
     assert payload["threshold_value"] == 0.02
     assert payload["current_value"] >= 0.02
     assert payload["alert_metadata"]["campaign_ids"] == [campaign_id]

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from prospectpro import contracts as receiver_contracts
 from prospectpro import schemas
 from prospectpro.app import ROUTES
-from prospectpro_pl import contracts, costs, payloads
+from prospectpro_pl import contracts, payloads
+from prospectpro_pl.costs import rules
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +71,7 @@ def test_state_machine_emits_only_contract_events(db):
 
 
 def test_cost_rules_cover_the_contracts_alert_types():
-    assert sorted(costs.DEFAULTS) == sorted(contracts.ALERT_TYPES)
+    assert sorted(rules.DEFAULTS) == sorted(contracts.ALERT_TYPES)
 
 
 def test_the_receiver_reads_the_extensions_contract_files():
@@ -88,7 +89,8 @@ def test_every_alert_payload_passes_the_receivers_validation():
                 alert_id=7,
                 severity=severity,
                 scope="campaign:3",
-                time_period="2024-01-01",
+                period_start="2024-01-01",
+                period_end="2024-01-02",
                 campaign_ids=[3],
                 top_cost_apis=["google_places"],
             )
@@ -130,7 +132,8 @@ def test_alert_payloads_of_any_amounts_pass(alert_type, threshold, current, camp
         alert_id=1,
         severity="critical",
         scope="global",
-        time_period="2024-01-01T10",
+        period_start="2024-01-01T10:00:00Z",
+        period_end="2024-01-01T11:00:00Z",
         campaign_ids=campaign_ids,
     )
     assert schemas.problems("cost_alert", payload) == []

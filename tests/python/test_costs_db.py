@@ -148,7 +148,7 @@ def test_a_1000_row_insert_is_evaluated_by_one_call_with_exact_aggregates(db):
     }
     assert stored == expected_windows(rows)
     for campaign in ids:
-        spend = db.execute("select prospectpro._campaign_spend(%s)", (campaign,)).fetchone()[0]
+        spend = db.execute("select prospectpro.campaign_spend(%s)", (campaign,)).fetchone()[0]
         assert spend == sum(r[2] for r in rows if r[0] == campaign)
 
     # One statement: each day over 50 (exceeding it) gets one alert, at the level its total
@@ -195,20 +195,30 @@ def test_the_alert_is_delivered_with_the_seeds_keys(db, sink):
         "select id, created_at from prospectpro.cost_alerts where alert_type = 'daily_spend'"
     ).fetchone()
     assert set(body) == SEED_KEYS | {"alert_id", "severity", "scope"}
-    assert set(body["alert_metadata"]) == {"campaign_ids", "top_cost_apis", "alert_triggered_at"}
+    assert set(body["alert_metadata"]) == {
+        "campaign_ids",
+        "top_cost_apis",
+        "alert_triggered_at",
+        "period_start",
+        "period_end",
+    }
     metadata = body.pop("alert_metadata")
     assert body == {
         "alert_type": "daily_spend",
         "threshold_value": 50.0,
         "current_value": 55.5,
         "threshold_exceeded_by": 5.5,
-        "time_period": "2100-03-01",
+        "time_period": "daily",
         "alert_id": alert_id,
         "severity": "warning",
         "scope": "global",
     }
     assert metadata["campaign_ids"] == [first, second]
     assert metadata["top_cost_apis"] == ["google_places", "hunter_email_verifier"]
+    assert (metadata["period_start"], metadata["period_end"]) == (
+        "2100-03-01T00:00:00Z",
+        "2100-03-02T00:00:00Z",
+    )
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", metadata["alert_triggered_at"])
     triggered = datetime.fromisoformat(metadata["alert_triggered_at"].replace("Z", "+00:00"))
     assert abs(triggered - created_at) < timedelta(seconds=1)

@@ -309,7 +309,7 @@ def test_a_round_with_nothing_to_do_writes_nothing(dsn, db):
                 return conn.execute("select pg_current_xact_id_if_assigned()").fetchone()[0]
 
         def leads() -> int:
-            return db.execute("select prospectpro._campaign_leads(%s)", (campaign,)).fetchone()[0]
+            return db.execute("select prospectpro.campaign_lead_total(%s)", (campaign,)).fetchone()[0]
 
         def counted_after_a_round() -> bool:
             round_writes()
@@ -328,12 +328,14 @@ def test_rounds_add_their_cpu_by_phase_to_the_sessions_costs(db, sink):
     emit(db, 30)
     assert deliver(db) == 30
     assert deliver(db) == 0  # an empty round is a round, with its claim
-    costs = db.execute("select prospectpro._round_costs()").fetchone()[0]
+    costs = db.execute("select prospectpro.delivery_round_costs()").fetchone()[0]
     assert (costs["rounds"], costs["events"]) == (2, 30)
     assert all(costs[phase] > 0 for phase in ("pass", "claim", "sign", "send", "record"))
     # per session: another session's rounds are its own
     with psycopg.connect(db.info.dsn, autocommit=True) as other:
-        assert other.execute("select prospectpro._round_costs()").fetchone()[0]["rounds"] == 0
+        assert (
+            other.execute("select prospectpro.delivery_round_costs()").fetchone()[0]["rounds"] == 0
+        )
 
 
 def test_a_rolled_back_event_never_existed(db):

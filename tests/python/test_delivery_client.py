@@ -1,4 +1,4 @@
-"""The delivery client the database POSTs webhooks with (prospectpro_pl.transport),
+"""The delivery client the database POSTs webhooks with (prospectpro_pl.delivery_transport),
 against the loopback sink: the framings a server may choose (raw bytes where h11
 would not frame them), connections it closes, hangs, resets, endless answers,
 poisoned URLs, TLS."""
@@ -10,7 +10,7 @@ import ssl
 import pytest
 import trustme
 from prospectpro_dev.sink import Answer, Received, Sink
-from prospectpro_pl.transport import Request, Transport, ca_file_problem
+from prospectpro_pl.delivery_transport import Request, Transport, ca_file_problem
 
 OK = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 12\r\n\r\n{"ok": true}'
 NO_CONTENT = b"HTTP/1.1 204 No Content\r\nserver: x\r\n\r\n"

@@ -3,11 +3,13 @@ the loopback pieces it is built on."""
 
 from __future__ import annotations
 
+import re
 import socket
 
 import httpx
 import pytest
 from prospectpro_dev.faults import QUICK, SCENARIOS, run_suite
+from prospectpro_dev.faults.failover import PROMOTION_TO_DELIVERY
 from prospectpro_dev.faults.proxy import RoundRobinProxy
 from prospectpro_dev.faults.report import exit_status, render
 from prospectpro_dev.faults.verify import Result
@@ -16,19 +18,28 @@ from prospectpro_dev.sink import Answer, Sink
 
 
 @pytest.fixture(scope="module")
-def quick_run() -> dict[int, Result]:
-    results = run_suite(QUICK)
+def quick_run() -> tuple[dict[int, Result], list[str]]:
+    lines: list[str] = []
+    results = run_suite(QUICK, say=lambda line: (lines.append(line), print(line)))
     print("\n" + render(results))
-    return {r.number: r for r in results}
+    return {r.number: r for r in results}, lines
 
 
 @pytest.mark.parametrize("number", [s.number for s in SCENARIOS])
 def test_scenario_loses_and_duplicates_nothing(quick_run, number):
-    result = quick_run[number]
+    result = quick_run[0][number]
     assert result.committed > 0
     assert (result.lost, result.duplicates) == (0, 0), render([result])
     assert result.delivered == result.committed, render([result])
     assert result.problems == [], render([result])
+
+
+def test_failover_reports_promotion_to_first_delivery(quick_run):
+    """Scenario 10 prints the figure the issue asks for, and it is within bounds."""
+    (line,) = [line for line in quick_run[1] if "promotion to the first delivery" in line]
+    seconds = float(re.search(r"delivery: ([0-9.]+) s", line).group(1))
+    assert 0 < seconds <= PROMOTION_TO_DELIVERY
+    assert any("SIGKILL to the primary" in line for line in quick_run[1])
 
 
 def test_only_a_clean_run_exits_zero():

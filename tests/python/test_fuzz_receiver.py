@@ -109,8 +109,11 @@ def receiver_env(**extra: str) -> dict[str, str]:
     return {
         "WEBHOOK_AUTH_TOKEN": TOKEN,
         "WEBHOOK_MAX_BODY_BYTES": str(MAX_BODY),
+        # Keys set (so /health is healthy), providers nowhere: a call fails at once.
         "GOOGLE_PLACES_BASE_URL": NOWHERE,
+        "GOOGLE_PLACES_API_KEY": "fuzz-key",
         "HUNTER_BASE_URL": NOWHERE,
+        "HUNTER_API_KEY": "fuzz-key",
         **extra,
     }
 
@@ -193,7 +196,7 @@ def cost_payload() -> dict:
         "threshold_value": 50,
         "current_value": 60.5,
         "threshold_exceeded_by": 10.5,
-        "time_period": "2026-01-01",
+        "time_period": "daily",
         "alert_metadata": {
             "campaign_ids": [1],
             "top_cost_apis": ["google_places"],

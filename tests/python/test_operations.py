@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -45,8 +46,9 @@ def test_metrics_parse_and_move_after_a_delivery(db, deployment):
     wait_until(lambda: scrape(deployment).get(received, 0) > before.get(received, 0))
     after = scrape(deployment)
     assert after[delivered] == before.get(delivered, 0) + 1
-    assert after[("prospectpro_campaign_leads", (("campaign_id", "1"), ("name", "Metrics"),
-                                                 ("status", "created")))] == 0  # fmt: skip
+    assert after[("prospectpro_campaign_leads", (("campaign_id", "1"),))] == 0
+    assert after[("prospectpro_campaign_info", (("campaign_id", "1"), ("name", "Metrics")))] == 1
+    assert after[("prospectpro_campaigns", (("status", "created"),))] == 1
     assert after[("prospectpro_outbox_pending", (("webhook_type", "campaign_lifecycle"),))] == 0
     assert ("prospectpro_delivery_latency_seconds_count",
             (("webhook_type", "campaign_lifecycle"),)) in after  # fmt: skip
@@ -141,6 +143,22 @@ def test_the_demo_runs_a_short_campaign_end_to_end(tmp_path):
     export = next(tmp_path.glob("campaign-*.csv"))
     assert f"CSV export        {export}" in out
     assert export.read_text().startswith("lead_id,business_name,")
+
+
+def test_the_demo_says_why_a_campaign_is_paused_and_what_resumes_it(cluster, tmp_path, capsys):
+    name = f"demo_{os.getpid()}_paused"
+    cluster.psql(f'create database "{name}" template {TEMPLATE}')
+    try:
+        run = demo.Demo(20, 1, tmp_path, timeout=60, budget=Decimal("0.50"))
+        code = run.run_in(cluster.dsn(name))
+        out = capsys.readouterr().out
+    finally:
+        cluster.psql(f'drop database "{name}" with (force)')
+    assert code == 1, out  # not completed
+    reason = "paused: budget $0.50 reached; raise budget_limit to resume"
+    assert f"status            {reason}" in out
+    assert re.search(r"^ +\d+\.\d s  " + re.escape(reason), out, re.MULTILINE), out
+    assert "timed out" not in out  # paused with nothing pending: the demo stops watching
 
 
 LIFECYCLE = ["created", "processing_started", *["progress_update"] * 3, "completed"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -54,3 +56,30 @@ def test_the_receiver_wheel_ships_the_contracts_as_in_the_tree(tmp_path):
     }
     source = ROOT / "plpython" / "prospectpro_pl" / "contracts"
     assert shipped == {p.name: p.read_bytes() for p in source.glob("*.*")}
+
+
+def test_nothing_that_ships_says_seed(tmp_path):
+    """The product speaks its own language: what users install (the receiver's wheel, its
+    CLI help included; the extension's scripts, made from extension/ and migrations/; the
+    PL/Python package and its JSON Schemas) never names the document it was built from."""
+    wheel = _wheel(RECEIVER, tmp_path)
+    shipped = {f"wheel:{name}": wheel.read(name) for name in wheel.namelist()}
+    for pattern in ("extension/**/*", "migrations/*.sql", "plpython/prospectpro_pl/**/*"):
+        for path in ROOT.glob(pattern):
+            if path.is_file() and "__pycache__" not in path.parts:
+                shipped[str(path.relative_to(ROOT))] = path.read_bytes()
+    shipped["prospectpro.control"] = (ROOT / "prospectpro.control").read_bytes()
+    assert any(name.endswith("cli.py") for name in shipped)
+    assert len(shipped) > 40
+    saying = sorted(name for name, text in shipped.items() if b"seed" in text.lower())
+    assert saying == []
+
+
+def test_the_server_and_the_receiver_pin_one_h11():
+    """Both sides frame HTTP/1.1 with h11: the extension's vendored copy and the receiver's
+    dependency are the same version, so a framing bug is fixed (or found) once."""
+    server = re.findall(r"^h11==(\S+)", (ROOT / "plpython/requirements.txt").read_text(), re.M)
+    project = tomllib.loads((RECEIVER / "pyproject.toml").read_text())["project"]
+    receiver = [d for d in project["dependencies"] if re.match(r"h11\b", d)]
+    assert len(server) == 1
+    assert receiver == [f"h11=={server[0]}"]

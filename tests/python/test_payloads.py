@@ -1,4 +1,3 @@
-import itertools
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
@@ -7,7 +6,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from prospectpro_pl import payloads
+from prospectpro_pl import contracts, payloads
 
 # The contract's own examples: every key here must be in the built payload.
 LEAD_CONTRACT = {
@@ -102,7 +101,8 @@ def alert_payload(**changes):
         "alert_id": 9,
         "severity": "warning",
         "scope": "global",
-        "time_period": "daily",
+        "period_start": "2024-01-01T00:00:00+00:00",
+        "period_end": "2024-01-02",
         "campaign_ids": [1, 2, 3],
         "top_cost_apis": ["google_places", "hunter_io"],
         "triggered_at": "2024-01-01T15:30:00Z",
@@ -152,9 +152,39 @@ def test_lead_enrichment_has_the_contract_keys_and_values(db):
 
 def test_cost_alert_has_the_contract_keys_and_values():
     payload = alert_payload()
-    assert_contract(payload, ALERT_CONTRACT, {(): ["alert_id", "severity", "scope"]})
+    assert_contract(
+        payload,
+        ALERT_CONTRACT,
+        {
+            (): ["alert_id", "severity", "scope"],
+            ("alert_metadata",): ["period_start", "period_end"],
+        },
+    )
+    window = {k: payload["alert_metadata"].pop(k) for k in ("period_start", "period_end")}
     assert {k: payload[k] for k in ALERT_CONTRACT} == ALERT_CONTRACT
     assert (payload["alert_id"], payload["severity"], payload["scope"]) == (9, "warning", "global")
+    assert window == {"period_start": "2024-01-01T00:00:00Z", "period_end": "2024-01-02T00:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("alert_type", "time_period"),
+    [
+        ("daily_spend", "daily"),
+        ("cost_per_lead", "daily"),
+        ("rate_limit", "minute"),
+        ("spending_anomaly", "hourly"),
+    ],
+)
+def test_time_period_names_the_kind_of_window_not_the_window(alert_type, time_period):
+    payload = alert_payload(
+        alert_type=alert_type,
+        period_start="2024-01-01 10:05:00+00",
+        period_end="2024-01-01T10:06:00Z",
+    )
+    assert payload["time_period"] == time_period
+    assert payload["time_period"] in contracts.TIME_PERIODS
+    assert payload["alert_metadata"]["period_start"] == "2024-01-01T10:05:00Z"
+    assert payload["alert_metadata"]["period_end"] == "2024-01-01T10:06:00Z"
 
 
 def test_campaign_lifecycle_has_the_contract_keys_and_values():
@@ -269,24 +299,6 @@ def test_completion_percentage_rounds_down_and_caps(total, target, percent):
 def test_completion_percentage_needs_a_target():
     with pytest.raises(ValueError, match="target_count must be positive"):
         payloads.completion_percentage(1, 0)
-
-
-def test_crossed_milestones():
-    assert payloads.crossed_milestones(24, 25, 100) == [25]
-    assert payloads.crossed_milestones(25, 49, 100) == []
-    assert payloads.crossed_milestones(10, 80, 100) == [25, 50, 75]
-    assert payloads.crossed_milestones(36, 37, 49) == [75]  # 73 % to 75 %
-
-
-@given(st.lists(st.integers(0, 300), min_size=1).map(sorted), st.integers(1, 200))
-def test_each_milestone_is_crossed_once_on_the_way_up(counts, target):
-    crossed = [
-        m
-        for before, after in itertools.pairwise([0, *counts])
-        for m in payloads.crossed_milestones(before, after, target)
-    ]
-    reached = payloads.completion_percentage(counts[-1], target)
-    assert crossed == [m for m in payloads.MILESTONES if m <= reached]
 
 
 def test_to_json_is_compact_sorted_and_keeps_unicode():

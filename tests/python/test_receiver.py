@@ -10,6 +10,9 @@ import uuid
 
 import httpx
 import pytest
+from conftest import serve_receiver
+from prospectpro_dev.processes import Processes
+from prospectpro_dev.standins import provider_env
 from standardwebhooks.webhooks import Webhook
 
 TOKEN = "receiver-test-token"
@@ -148,7 +151,7 @@ def test_health_names_an_invalid_fallback_url(db, start_receiver):
 
 
 def test_health_reports_each_check(db, start_receiver):
-    base = start_receiver(WEBHOOK_AUTH_TOKEN=TOKEN)
+    base = start_receiver(WEBHOOK_AUTH_TOKEN=TOKEN, GOOGLE_PLACES_API_KEY="k", HUNTER_API_KEY="k")
     answer = httpx.get(base + LEAD_ROUTE + "/health", timeout=5)
     assert answer.status_code == 503
     assert answer.json()["checks"]["endpoint_configured"] == {"ok": False}
@@ -159,12 +162,73 @@ def test_health_reports_each_check(db, start_receiver):
     answer = httpx.get(base + LEAD_ROUTE + "/health", timeout=5)
     assert answer.status_code == 200
     checks = answer.json()["checks"]
-    assert checks["database"]["ok"] and checks["extension"]["version"] == "1.1"
+    assert checks["database"]["ok"] and checks["extension"]["version"] == "1.2"
     assert checks["token_configured"]["ok"]
+    assert checks["providers_configured"] == {"ok": True}
     assert checks["breaker"] == {"ok": True, "state": "closed"}
-    assert checks["backlog"] == {"ok": True, "pending": 0}
+    assert checks["backlog"] == {"ok": True, "pending": 0, "dead": 0}
+
+    # Dead events are counted, per type, and only inform: the route stays healthy.
+    db.execute(
+        "insert into prospectpro.outbox (webhook_type, payload, status)"
+        " values ('lead_enrichment', '{}', 'dead'), ('lead_enrichment', '{}', 'dead'),"
+        " ('cost_alert', '{}', 'dead')"
+    )
+    answer = httpx.get(base + LEAD_ROUTE + "/health", timeout=5)
+    assert answer.status_code == 200
+    assert answer.json()["checks"]["backlog"] == {"ok": True, "pending": 0, "dead": 2}
 
     untokened = start_receiver(WEBHOOK_AUTH_TOKEN="", PERSONAL_ACCESS_TOKEN="")
     answer = httpx.get(untokened + LEAD_ROUTE + "/health", timeout=5)
     assert answer.status_code == 503
     assert answer.json()["checks"]["token_configured"]["ok"] is False
+
+
+def test_without_provider_keys_health_is_503_naming_them_and_no_provider_is_called(
+    db, dsn, lead_id, standins, tmp_path
+):
+    log = tmp_path / "receiver.log"
+    env = {
+        **provider_env(standins),
+        "GOOGLE_PLACES_API_KEY": "",
+        "HUNTER_API_KEY": "",
+        "WEBHOOK_AUTH_TOKEN": TOKEN,
+    }
+    with Processes(timeout=10) as procs:
+        proc, base = serve_receiver(dsn, tmp_path / "exports", env, log=log)
+        procs.add(proc)
+        db.execute(
+            "select prospectpro.configure_endpoint(t, %s || r, 'tok')"
+            " from (values ('lead_enrichment', %s), ('cost_alert', '/api/webhooks/cost-alert'))"
+            " as e (t, r)",
+            (base, LEAD_ROUTE),
+        )
+        health = httpx.get(base + LEAD_ROUTE + "/health", timeout=5)
+        assert health.status_code == 503
+        assert health.json()["checks"]["providers_configured"] == {
+            "ok": False,
+            "error": "not set: GOOGLE_PLACES_API_KEY, HUNTER_API_KEY",
+        }
+        # The other routes need no provider: they stay healthy.
+        assert httpx.get(base + "/api/webhooks/cost-alert/health", timeout=5).status_code == 200
+
+        bearer = {"authorization": f"Bearer {TOKEN}"}
+        for stage, reason in (
+            ("stage1", "google_places: GOOGLE_PLACES_API_KEY is not set"),
+            ("stage2", "hunter: HUNTER_API_KEY is not set"),
+        ):
+            db.execute(
+                "update prospectpro.enhanced_leads set enrichment_stage = %s where id = %s",
+                (stage, lead_id),
+            )
+            answer = post(base, json.dumps(lead_payload(lead_id, stage)).encode(), **bearer)
+            assert (answer.status_code, answer.json()) == (
+                502,
+                {"error": f"{stage} failed: {reason}"},
+            )
+
+    assert httpx.get(standins + "/__standin/stats", timeout=5).json() == {"requests": {}}
+    assert db.execute("select count(*) from prospectpro.api_costs").fetchone() == (0,)
+    started = log.read_text()
+    assert "google_places is not configured: GOOGLE_PLACES_API_KEY is not set" in started
+    assert "hunter is not configured: HUNTER_API_KEY is not set" in started

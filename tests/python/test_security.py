@@ -33,7 +33,8 @@ READABLE = {
     "campaign_lifecycle_log", "campaign_lifecycle_dashboard", "cost_thresholds",
     "cost_settings", "cost_windows", "cost_alerts", "cost_alert_history",
     "webhook_success_rates", "delivery_queue", "delivery_latency", "endpoint_status",
-    "campaign_lead_counts", "campaign_lifecycle_events",
+    "campaign_lead_counts", "campaign_lifecycle_events", "history_partitions",
+    "delivery_counters",
 }  # fmt: skip
 WRITE = {"SELECT", "INSERT", "UPDATE", "DELETE"}
 TABLE_GRANTS = {
@@ -47,18 +48,23 @@ TABLE_GRANTS = {
 EXECUTE_GRANTS = {
     # The dashboard view's figures (both helpers are security invoker).
     # endpoint_status checks the URL of the database-setting fallback with these.
-    "prospectpro_reader": {"_campaign_spend", "_campaign_leads", "_url_problem", "_setting_url"},
+    "prospectpro_reader": {
+        "campaign_spend", "campaign_lead_total", "endpoint_url_problem", "endpoint_setting_url",
+        "latency_buckets",
+    },
     "prospectpro_writer": {"apply_enrichment", "apply_enrichment_batch", "set_campaign_status"},
     "prospectpro_worker": {
         "deliver_due", "next_due_in", "arm_wakeup", "disarm_wakeup", "run_delivery",
-        "_delivery_deadline", "_delivery_pause", "_round_costs",
+        "delivery_deadline", "delivery_pause", "delivery_round_costs", "maintain_partitions",
     },
     "prospectpro_admin": {
         "configure_endpoint", "enable_endpoint", "redeliver", "schedule_delivery",
         "configure_scoring", "set_cost_threshold", "set_api_rate_limit",
         "configure_anomaly_detection", "acknowledge_alert", "resolve_alert",
         "resolve_expired_alerts", "rebuild_cost_windows", "prune", "discard",
-        "schedule_maintenance", "_retention_cutoff", "_prune_batch", "_prune_cost_windows",
+        "schedule_maintenance", "retention_cutoff", "expired_partitions", "drop_expired_partition",
+        "prune_default_batch", "prune_cost_windows", "maintain_partitions",
+        "configure_partitions",
     },
 }  # fmt: skip
 
@@ -229,7 +235,7 @@ def read_everything(conn: psycopg.Connection) -> tuple[dict[str, str], dict[str,
     text; and those that fail all the same, with the error."""
     granted = conn.execute(
         "select c.relname from pg_class as c"
-        " where c.relnamespace = 'prospectpro'::regnamespace and c.relkind in ('r', 'v', 'm')"
+        " where c.relnamespace = 'prospectpro'::regnamespace and c.relkind in ('r', 'p', 'v', 'm')"
         " and has_table_privilege(c.oid, 'select')"
     ).fetchall()
     read, unreadable = {}, {}

@@ -18,7 +18,9 @@ select tables_are(
         'campaign_transitions', 'campaign_stats', 'campaign_lead_counts', 'campaign_exports',
         'campaign_lifecycle_events', 'endpoint_health', 'delivery_wakeup', 'webhook_types',
         'delivery_attempts', 'settings', 'applied_deliveries', 'lead_count_frontier',
-        'cost_thresholds', 'cost_settings', 'cost_window_slots', 'cost_alerts'
+        'cost_thresholds', 'cost_settings', 'cost_window_slots', 'cost_alerts',
+        'outbox_default', 'delivery_attempts_default', 'applied_deliveries_default',
+        'delivery_counters', 'partition_settings'
     ]
 );
 select columns_are(
@@ -77,7 +79,7 @@ select is(
 select is(
     (
         select array[tgconstraint <> 0, tgdeferrable, tginitdeferred] from pg_trigger
-        where tgname = '_900_notify_outbox'
+        where tgname = '_900_notify_outbox' and tgrelid = 'prospectpro.outbox'::regclass
     ),
     array[true, true, true], 'the outbox notification trigger fires at commit'
 );
@@ -88,12 +90,14 @@ select is(
         inner join pg_class as c on cfg.oid = c.oid
         where e.extname = 'prospectpro' and c.relkind = 'r'
     ),
+    -- Of the partitioned tables, the default partitions: the range partitions
+    -- are not extension members, and pg_dump keeps them as any table.
     array[
-        'api_costs', 'applied_deliveries', 'campaign_exports', 'campaign_lead_counts',
+        'api_costs', 'applied_deliveries_default', 'campaign_exports', 'campaign_lead_counts',
         'campaign_lifecycle_events', 'campaign_stats',
         'campaigns', 'cost_alerts', 'cost_settings', 'cost_thresholds', 'cost_window_slots',
-        'delivery_attempts', 'endpoints', 'enhanced_leads', 'lead_count_frontier', 'outbox',
-        'settings'
+        'delivery_attempts_default', 'delivery_counters', 'endpoints', 'enhanced_leads',
+        'lead_count_frontier', 'outbox_default', 'partition_settings', 'settings'
     ]::text[],
     'every table with user data is kept by pg_dump'
 );

@@ -7,7 +7,7 @@
 -- exact by updates and deletes. Costs are dated in 2100 so no period ends
 -- during the test, except those of 2000 that test the resolution.
 begin;
-select plan(81);
+select plan(83);
 
 -- Alerts of one (type, scope, period).
 create function pg_temp.alerts(kind text, about text, during text)
@@ -89,15 +89,26 @@ select is(
         'alert_id', 'alert_metadata', 'alert_type', 'current_value', 'scope', 'severity',
         'threshold_exceeded_by', 'threshold_value', 'time_period'
     ],
-    'the payload has the seed''s keys, plus alert_id, severity and scope'
+    'the payload has the contract''s keys, plus alert_id, severity and scope'
 );
 select is(
     (
         select array_agg(k order by k)
         from first_event as e, jsonb_object_keys(e.payload -> 'alert_metadata') as k
     ),
-    array['alert_triggered_at', 'campaign_ids', 'top_cost_apis'],
-    'alert_metadata has the seed''s keys'
+    array['alert_triggered_at', 'campaign_ids', 'period_end', 'period_start', 'top_cost_apis'],
+    'alert_metadata has the contract''s keys, plus the window judged'
+);
+select is(
+    (
+        select
+            array[
+                payload -> 'alert_metadata' ->> 'period_start', payload -> 'alert_metadata' ->> 'period_end'
+            ]
+        from first_event
+    ),
+    array['2100-01-01T00:00:00Z', '2100-01-02T00:00:00Z'],
+    'period_start and period_end bound the UTC day, in RFC 3339'
 );
 select is(
     (
@@ -114,7 +125,7 @@ select is(
     jsonb_build_object(
         'alert_id', (pg_temp.alert('daily_spend', 'global', '2100-01-01')).id,
         'alert_type', 'daily_spend', 'threshold_value', 50, 'current_value', 50.01,
-        'threshold_exceeded_by', 0.01, 'time_period', '2100-01-01', 'scope', 'global'
+        'threshold_exceeded_by', 0.01, 'time_period', 'daily', 'scope', 'global'
     ),
     'the payload has the alert''s values, exceeded by a cent'
 );
@@ -150,7 +161,9 @@ select results_eq(
 select is(
     (
         select count(*)::integer from prospectpro.outbox
-        where payload ->> 'alert_type' = 'daily_spend' and payload ->> 'time_period' = '2100-01-01'
+        where
+            payload ->> 'alert_type' = 'daily_spend'
+            and payload -> 'alert_metadata' ->> 'period_start' = '2100-01-01T00:00:00Z'
     ),
     2, 'one event per alert'
 );
@@ -226,9 +239,9 @@ select results_eq(
     '2.51 for 10 leads (0.251 per lead): an alert'
 );
 select is(
-    prospectpro._campaign_spend(9004), 2.51::numeric, '_campaign_spend is the running total'
+    prospectpro.campaign_spend(9004), 2.51::numeric, 'campaign_spend is the running total'
 );
-select is(prospectpro._campaign_spend(-1), 0::numeric, '_campaign_spend of no costs is 0');
+select is(prospectpro.campaign_spend(-1), 0::numeric, 'campaign_spend of no costs is 0');
 
 -- rate_limit: requests of one API in a UTC minute.
 select is(
@@ -327,6 +340,25 @@ select is(
     'the default detector is restored'
 );
 
+-- time_period names the kind of window; alert_metadata bounds the window itself.
+select results_eq(
+    $$select a.alert_type, a.payload ->> 'time_period',
+        a.payload -> 'alert_metadata' ->> 'period_start',
+        a.payload -> 'alert_metadata' ->> 'period_end'
+    from prospectpro.cost_alerts as a
+    where a.level = 0 and (a.alert_type, a.scope, a.period) in (
+        ('cost_per_lead', 'campaign:9004', '2100-01-03'),
+        ('rate_limit', 'api:test_rate_api', '2100-01-04T10:00Z'),
+        ('spending_anomaly', 'campaign:9005', '2100-01-05T04:00Z')
+    )
+    order by a.alert_type$$,
+    $$values
+        ('cost_per_lead', 'daily', '2100-01-03T00:00:00Z', '2100-01-04T00:00:00Z'),
+        ('rate_limit', 'minute', '2100-01-04T10:00:00Z', '2100-01-04T10:01:00Z'),
+        ('spending_anomaly', 'hourly', '2100-01-05T04:00:00Z', '2100-01-05T05:00:00Z')$$,
+    'time_period: daily for cost per lead, minute for rate limits, hourly for anomalies'
+);
+
 -- Lifecycle: open -> acknowledged -> resolved, or open -> resolved.
 create temporary table lifecycle as
 select
@@ -405,9 +437,9 @@ select is(
 -- Updates and deletes of costs keep the aggregates exact, and raise nothing.
 update prospectpro.api_costs set cost = 2.60
 where campaign_id = 9004 and api_name = 'hunter_email_verifier';
-select is(prospectpro._campaign_spend(9004), 5.02::numeric, 'an updated cost is re-counted');
+select is(prospectpro.campaign_spend(9004), 5.02::numeric, 'an updated cost is re-counted');
 delete from prospectpro.api_costs where campaign_id = 9004 and api_name = 'google_places';
-select is(prospectpro._campaign_spend(9004), 2.62::numeric, 'a deleted cost is taken off');
+select is(prospectpro.campaign_spend(9004), 2.62::numeric, 'a deleted cost is taken off');
 select is(
     (
         select spend from prospectpro.cost_windows

@@ -124,7 +124,7 @@ select is(
 );
 select prospectpro._campaign_pass();
 select prospectpro._campaign_pass();
-select is(prospectpro._campaign_leads(7170), 2, 'the next round counts its leads, once');
+select is(prospectpro.campaign_lead_total(7170), 2, 'the next round counts its leads, once');
 
 -- A lead moving to another campaign moves its counts; a deleted lead, and a
 -- deleted campaign's leads, leave them.
@@ -138,7 +138,7 @@ update prospectpro.enhanced_leads set campaign_id = 7161 where business_name = '
 select prospectpro._campaign_pass();
 select is(
     array[
-        prospectpro._campaign_leads(7160), prospectpro._campaign_leads(7161),
+        prospectpro.campaign_lead_total(7160), prospectpro.campaign_lead_total(7161),
         (select finished_leads from prospectpro.campaign_stats where campaign_id = 7160),
         (select qualified_leads from prospectpro.campaign_stats where campaign_id = 7161)
     ],
@@ -148,7 +148,7 @@ select is(
 delete from prospectpro.enhanced_leads where business_name = 'Mover';
 select is(
     array[
-        prospectpro._campaign_leads(7161),
+        prospectpro.campaign_lead_total(7161),
         (select finished_leads from prospectpro.campaign_stats where campaign_id = 7161)
     ],
     array[0, 0],

@@ -12,10 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from .processes import children
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 PRIMARY_DB = "prospectpro"
@@ -62,13 +65,20 @@ class Cluster:
         subprocess.run([*as_server_user(), *args], check=True, stdout=subprocess.DEVNULL)
 
     def init(self) -> None:
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres", "postgres")
-        self.dir.chmod(0o700)
+        self._own_dir()
         self._run(
             str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
             "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
         )  # fmt: skip
+        self._configure()
+
+    def _own_dir(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self.dir.chmod(0o700)
+
+    def _configure(self) -> None:
+        # Appended: a later line wins over one copied from a primary.
         with open(self.data / "postgresql.auto.conf", "a") as conf:
             for key, value in self.settings.items():
                 conf.write(f"{key} = {value}\n")
@@ -80,10 +90,35 @@ class Cluster:
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def destroy(self) -> None:
-        if (self.data / "postmaster.pid").exists():
+        if self.running():
             with contextlib.suppress(subprocess.CalledProcessError):
                 self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def pid(self) -> int:
+        """The postmaster's process id (the first line of postmaster.pid)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def running(self) -> bool:
+        """Its postmaster lives (a crashed one leaves its postmaster.pid behind)."""
+        try:
+            os.kill(self.pid(), 0)
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        return True
+
+    def crash(self) -> None:
+        """SIGKILL the postmaster and every process of the server, as a machine
+        dies. Not by process group: each child of the postmaster leads its own."""
+        pid = self.pid()
+        os.kill(pid, signal.SIGSTOP)  # forks no more while its children are listed
+        for child in children(pid):
+            with contextlib.suppress(ProcessLookupError):  # exited meanwhile
+                os.kill(child, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
+
+    def in_recovery(self) -> bool:
+        return self.psql("select pg_is_in_recovery()") == "t"
 
     def __enter__(self) -> Cluster:
         try:
@@ -126,6 +161,33 @@ class Cluster:
         for ext in extensions:
             self.psql(f"create extension {ext} cascade", dbname=name)
         return self.dsn(name)
+
+
+class Standby(Cluster):
+    """A streaming hot standby of ``primary``: pg_basebackup copies its data
+    directory; ``settings`` override the copied ones."""
+
+    def __init__(self, primary: Cluster, settings: dict[str, str] | None = None, port: int = 5432):
+        super().__init__(settings, port)
+        self.primary = primary
+        # Written here, not by pg_basebackup -R: that one names every option of
+        # its own libpq, which the server's walreceiver (another libpq) may refuse.
+        self.settings["primary_conninfo"] = (
+            f"'host={primary.dir} port={primary.port} user=postgres application_name=standby'"
+        )
+
+    def init(self) -> None:
+        self._own_dir()
+        self._run(
+            str(PG_BIN / "pg_basebackup"), "-D", str(self.data), "-X", "stream",
+            "-c", "fast", "--no-sync", "-h", str(self.primary.dir),
+            "-p", str(self.primary.port), "-U", "postgres",
+        )  # fmt: skip
+        (self.data / "standby.signal").touch()
+        self._configure()
+
+    def promote(self) -> None:
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "promote")
 
 
 def main(argv: list[str]) -> int:

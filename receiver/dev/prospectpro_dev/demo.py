@@ -5,7 +5,7 @@ It starts a cluster with the extension, the stand-in provider APIs, the
 receiver and a worker; creates the campaign "San Diego Restaurants", inserts
 its leads, shows the pipeline at work until the campaign has ended and every
 webhook of it has been delivered, prints a summary, and stops everything it
-started (also on Ctrl-C).
+started (also on Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from math import inf
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from prospectpro.app import ROUTES
 from prospectpro.contracts import WORK_STAGES
 
 from .cluster import Cluster
-from .processes import Process, Processes, free_port, wait_answering
+from .processes import Process, Processes, free_port, interrupt_on_sigterm, wait_answering
 from .standins import provider_env, running_standins
 
 TOKEN = "demo-token"
@@ -74,6 +75,14 @@ group by e.webhook_type order by e.webhook_type
 ENDED = ("completed", "error", "cancelled")
 
 
+def status_text(status: str, budget_limit: Decimal | None) -> str:
+    """The campaign's status, and for a paused one why and what resumes it: only the
+    budget guard pauses, and raising budget_limit resumes the campaign."""
+    if status == "paused" and budget_limit is not None:
+        return f"paused: budget ${budget_limit:.2f} reached; raise budget_limit to resume"
+    return status
+
+
 def lead_names(count: int) -> list[str]:
     return [f"{PLACES[n % 10]} {KINDS[(n // 10) % 10]}" + (f" {n // 100 + 1}" if n >= 100 else "")
             for n in range(count)]  # fmt: skip
@@ -106,8 +115,16 @@ def bar(done: int, total: int, width: int = 30) -> str:
 
 
 class Demo:
-    def __init__(self, leads: int, workers: int, export_dir: Path, timeout: float) -> None:
+    def __init__(
+        self,
+        leads: int,
+        workers: int,
+        export_dir: Path,
+        timeout: float,
+        budget: Decimal = Decimal(50),
+    ) -> None:
         self.leads = leads
+        self.budget = budget
         self.workers = workers
         self.export_dir = export_dir
         self.timeout = timeout
@@ -166,8 +183,8 @@ class Demo:
                 )
             campaign_id = db.execute(
                 "insert into prospectpro.campaigns (name, target_count, budget_limit)"
-                " values ('San Diego Restaurants', %s, 50) returning id",
-                (self.leads,),
+                " values ('San Diego Restaurants', %s, %s) returning id",
+                (self.leads, self.budget),
             ).fetchone()[0]
             _demo_thresholds(db, campaign_id)
             # An earlier run's export of a campaign of the same id is not this one's.
@@ -191,8 +208,8 @@ class Demo:
         history: list[tuple[float, int]] = []
         while True:
             progress = db.execute(PROGRESS_SQL, (campaign_id,)).fetchone()
-            status, cost = db.execute(
-                "select status, prospectpro._campaign_spend(id)"
+            status, budget_limit, cost = db.execute(
+                "select status, budget_limit, prospectpro.campaign_spend(id)"
                 " from prospectpro.campaigns where id = %s",
                 (campaign_id,),
             ).fetchone()
@@ -203,7 +220,7 @@ class Demo:
             self._new_alerts(db)
             webhooks = f"{delivered} delivered, {pending} pending, {rate:.0f}/s"
             frame = [
-                f"  campaign  {bar(progress[3], self.leads)}  {status}",
+                f"  campaign  {bar(progress[3], self.leads)}  {status_text(status, budget_limit)}",
                 *(
                     f"  {name:<8}  {bar(done, self.leads)}"
                     for name, done in zip(WORK_STAGES, progress[:4], strict=True)
@@ -215,11 +232,13 @@ class Demo:
             ]
             stages = "/".join(str(done) for done in progress[:4])
             line = (
-                f"  {now - started:5.1f} s  {status:<10}  stages 1-4 done {stages} of"
+                f"  {now - started:5.1f} s  {status_text(status, budget_limit):<10}"
+                f"  stages 1-4 done {stages} of"
                 f" {self.leads}  webhooks {webhooks}  cost ${cost:.2f}"
                 f"  qualified {progress[4]}  failed {progress[5]}  alerts {len(self.alert_lines)}"
             )
-            done = status in ENDED and not pending
+            # A paused campaign sends nothing more until its budget is raised.
+            done = (status in ENDED or status == "paused") and not pending
             timed_out = not done and now - started > self.timeout
             screen.show(frame, line, last=done or timed_out)
             if timed_out:
@@ -244,14 +263,16 @@ class Demo:
         # The receiver writes the export before it answers the completed webhook.
         export = self._export(campaign_id)
         row = db.execute(
-            "select status, total_leads, finished_leads, qualified_leads, processing_cost,"
-            " budget_left from prospectpro.campaign_lifecycle_dashboard where campaign_id = %s",
+            "select d.status, d.total_leads, d.finished_leads, d.qualified_leads,"
+            " d.processing_cost, d.budget_left, c.budget_limit"
+            " from prospectpro.campaign_lifecycle_dashboard as d"
+            " join prospectpro.campaigns as c on c.id = d.campaign_id where d.campaign_id = %s",
             (campaign_id,),
         ).fetchone()
         print("\n" + "=" * 60)
         print("  ProspectPro demo: San Diego Restaurants")
         print("=" * 60)
-        print(f"  status            {row[0]}")
+        print(f"  status            {status_text(row[0], row[6])}")
         print(f"  leads             {row[1]} ({row[2]} through the pipeline)")
         print(f"  qualified         {row[3]}")
         print(f"  cost              ${row[4]:.2f} (budget left ${row[5]:.2f})")
@@ -283,14 +304,15 @@ def step(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
-def run(leads: int, workers: int, export_dir: Path, timeout: float) -> int:
+def run(leads: int, workers: int, export_dir: Path, timeout: float, budget: Decimal) -> int:
     for noisy in ("httpx", "uvicorn", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if shutil.which("runuser") is None and os.geteuid() == 0:
         print("runuser is needed to start PostgreSQL as the postgres user", file=sys.stderr)
         return 2
+    interrupt_on_sigterm()
     try:
-        return Demo(leads, workers, export_dir, timeout).run()
+        return Demo(leads, workers, export_dir, timeout, budget).run()
     except KeyboardInterrupt:
         print("\ninterrupted: everything the demo started has been stopped", flush=True)
         return 130
@@ -307,8 +329,11 @@ def main(argv: list[str] | None = None) -> int:
         help="where the receiver writes the campaign's CSV (env EXPORT_DIR)",
     )
     parser.add_argument("--timeout", type=float, default=110.0, help="give up after (s)")
+    parser.add_argument(
+        "--budget", type=Decimal, default=Decimal(50), help="the campaign's budget_limit, USD (50)"
+    )
     args = parser.parse_args(argv)
-    return run(args.leads, args.workers, args.export_dir.resolve(), args.timeout)
+    return run(args.leads, args.workers, args.export_dir.resolve(), args.timeout, args.budget)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,32 @@ STOP_WITHIN = 30.0  # a worker's round lasts at most its timeout (10 s) plus a l
 T = TypeVar("T")
 
 
+def proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (field 3 onwards)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    return [
+        int(entry)
+        for entry in os.listdir("/proc")
+        if entry.isdigit() and (proc_stat(int(entry)) or [None, None])[1] == str(pid)
+    ]
+
+
+def interrupt_on_sigterm() -> None:
+    """Take SIGTERM (timeout, systemd, a container stop) as Ctrl-C: raise
+    KeyboardInterrupt in the main thread, so that the ``with`` blocks stop what
+    they started and remove their clusters on the way out. SIGTERM reaches this
+    process alone, not its children and servers, as Ctrl-C's SIGINT would."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def free_port() -> int:
     """A loopback port nothing listens on now."""
     with socket.socket() as s:

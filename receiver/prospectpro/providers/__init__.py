@@ -2,13 +2,13 @@
 
 The receiver calls ``stage1``, ``stage2`` and ``stage3`` (see
 prospectpro.providers.stages) with its shared ``client()`` (httpx over
-prospectpro.providers.transport) and ``ProviderConfig.from_env()``.
+prospectpro.providers.provider_transport) and ``ProviderConfig.from_env()``.
 """
 
 from .calls import Call, ProviderError, StageResult
 from .config import ProviderConfig
+from .provider_transport import client
 from .stages import stage1, stage2, stage3
-from .transport import client
 
 __all__ = [
     "Call",

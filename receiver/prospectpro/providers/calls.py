@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .transport import CONFIGURED_DESTINATION, AddressRefused
+from .provider_transport import CONFIGURED_DESTINATION, AddressRefused
 
 if TYPE_CHECKING:
     from .config import ProviderConfig
@@ -75,6 +75,13 @@ class StageRun:
     async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if isinstance(exc, ProviderError):
             exc.calls = list(self.calls)
+
+    def require(self, provider: str) -> None:
+        """Fail before any call when ``provider`` has no key: without one every call
+        would go out and fail on the provider's side, billed or not."""
+        variable = self.config.missing_keys().get(provider)
+        if variable:
+            raise ProviderError(provider, f"{variable} is not set")
 
     def bill(self, api_name: str, units: int = 1) -> None:
         """Record a call that used ``units`` of its priced unit (0 when it was free)."""

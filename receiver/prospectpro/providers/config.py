@@ -10,6 +10,9 @@
     PROVIDER_ALLOW_NETWORKS comma-separated CIDRs a lead's website may be on although
                             not globally routable (see prospectpro.providers.addresses);
                             default none. The stand-ins need 127.0.0.0/8.
+
+A provider whose key is not set is never called: a stage that needs it fails at once,
+naming the variable (see ``missing_keys``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from decimal import Decimal
 
 from .addresses import Network, parse_networks
 from .pricing import DEFAULT_PRICES, prices_from_env
+
+# Each provider that needs a key, and the variable that sets it.
+KEY_VARIABLES = {"google_places": "GOOGLE_PLACES_API_KEY", "hunter": "HUNTER_API_KEY"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,11 @@ class ProviderConfig:
     website_max_bytes: int = 1 << 20
     website_max_redirects: int = 5
     allow_networks: tuple[Network, ...] = ()
+
+    def missing_keys(self) -> dict[str, str]:
+        """The providers with no key configured, each with the variable to set."""
+        keys = {"google_places": self.places_api_key, "hunter": self.hunter_api_key}
+        return {p: variable for p, variable in KEY_VARIABLES.items() if not keys[p]}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ProviderConfig:

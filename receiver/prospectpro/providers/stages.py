@@ -5,7 +5,9 @@ enrichment_data: what earlier stages found, their data merged into one dict) and
 StageResult.  Its ``data`` is what the stage found; ``data["lead"]``, present when the stage
 found something for one of the lead's empty columns, holds those values.  A ProviderError
 means "deliver this webhook again later"; the calls it carries were billed.  Each stage ends
-within ``budget`` seconds (config.stage_budget unless given).
+within ``budget`` seconds (config.stage_budget unless given).  A stage whose provider has no
+key fails at once, before any call: ProviderError "google_places: GOOGLE_PLACES_API_KEY is
+not set".
 
 stage1  Google Places.  business_verified, place_id, place_name, formatted_address, phone,
         website, rating, user_ratings_total, business_status, maps_url.
@@ -41,6 +43,7 @@ async def stage1(
     client: httpx.AsyncClient, config: ProviderConfig, lead: dict, *, budget: float | None = None
 ) -> StageResult:
     async with StageRun(client, config, budget) as run:
+        run.require("google_places")
         found = await places.validate_business(run, lead["business_name"], lead.get("address"))
     if not found["business_verified"]:
         return StageResult(found, run.calls)
@@ -59,6 +62,7 @@ async def stage2(
 ) -> StageResult:
     url = lead.get("website") or _earlier(lead).get("website")
     async with StageRun(client, config, budget) as run:
+        run.require("hunter")
         site = await website.scrape(run, url) if url else website.unreachable(None, "no website")
         domain = hunter.searchable_domain(site["website_url"])
         known = await hunter.domain_search(run, domain=domain, company=lead["business_name"])
@@ -81,6 +85,7 @@ async def stage3(
         unverified = dict.fromkeys(hunter.VERIFICATION_FIELDS)
         return StageResult({**unverified, "email_deliverable": False})
     async with StageRun(client, config, budget) as run:
+        run.require("hunter")
         verdict = await hunter.verify_email(run, email)
     data = {**verdict, "email_deliverable": verdict["status"] in DELIVERABLE}
     usable = verdict["status"] not in UNUSABLE

@@ -14,10 +14,11 @@ import sys
 import time
 from pathlib import Path
 
+from ..processes import interrupt_on_sigterm
 from .common import PRODUCTION_SETTINGS, Result, bench_cluster, step, table
 
 BENCHMARKS = ["sink", "write", "sustained", "bulk", "delivery", "nginx", "latency", "costs"]
-BENCHMARKS += ["receiver"]
+BENCHMARKS += ["receiver", "history"]
 # Run only when named: the retention soak takes 10 minutes by itself, the
 # instruction counts need valgrind, and the transports compare designs.
 OPT_IN = ["soak", "instructions", "transports"]
@@ -50,13 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     results = []
     step(f"starting a throwaway cluster: {PRODUCTION_SETTINGS}")
-    with bench_cluster(args.quick, args.profile) as bench:
-        for name in [b for b in BENCHMARKS + OPT_IN if b in args.only]:
-            try:
-                results += importlib.import_module(f".{name}", __package__).run(bench)
-            except Exception as exc:  # the other benchmarks still run
-                step(f"{name} failed: {type(exc).__name__}: {exc}")
-                results.append(Result(name, f"error: {type(exc).__name__}", passed=False))
+    interrupt_on_sigterm()
+    try:
+        with bench_cluster(args.quick, args.profile) as bench:
+            for name in [b for b in BENCHMARKS + OPT_IN if b in args.only]:
+                try:
+                    results += importlib.import_module(f".{name}", __package__).run(bench)
+                except Exception as exc:  # the other benchmarks still run
+                    step(f"{name} failed: {type(exc).__name__}: {exc}")
+                    results.append(Result(name, f"error: {type(exc).__name__}", passed=False))
+    except KeyboardInterrupt:
+        print("\ninterrupted: everything the bench started has been stopped", flush=True)
+        return 130
     print()
     print(table(results))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 
 from ..cluster import PG_BIN, Cluster
+from ..processes import children, proc_stat
 
 # The production settings the benchmarks run with: crash-safe (fsync,
 # full_page_writes and synchronous_commit on, as in PostgreSQL's defaults),
@@ -138,30 +139,12 @@ def vm_hwm_mb(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for process {pid}")
 
 
-def children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid``."""
-    return [
-        int(entry)
-        for entry in os.listdir("/proc")
-        if entry.isdigit() and (_stat(int(entry)) or [None, None])[1] == str(pid)
-    ]
-
-
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name (field 3 onwards)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()
-    except OSError:
-        return None
 
 
 def cpu_seconds(pids: list[int]) -> float:
     """CPU seconds (user + system) the processes and their exited children used so far."""
-    fields = [f for f in map(_stat, pids) if f]
+    fields = [f for f in map(proc_stat, pids) if f]
     return sum(int(f[11]) + int(f[12]) + int(f[13]) + int(f[14]) for f in fields) / TICKS
 
 

@@ -46,7 +46,7 @@ def deliver(conn, sink: FastSink, events: int, timeout: float, meter=None) -> di
 
     ``meter``, a Bench.observe, measures the CPU and WAL used meanwhile.
     """
-    conn.execute("truncate prospectpro.outbox cascade")
+    conn.execute("truncate prospectpro.outbox, prospectpro.delivery_attempts")
     sink.reset()
     conn.execute(EMIT_SQL, (1, events))
     committed = time.perf_counter()

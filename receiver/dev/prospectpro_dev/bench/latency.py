@@ -47,7 +47,7 @@ def run(bench: Bench) -> list[Result]:
         deliver(conn, sink, 200, timeout=60)  # warm-up
         for rate, seconds, target_p50, target_p99 in LEVELS:
             seconds = 5 if bench.quick else seconds
-            conn.execute("truncate prospectpro.outbox cascade")
+            conn.execute("truncate prospectpro.outbox, prospectpro.delivery_attempts")
             sink.reset()
             step(f"latency: {rate} events/s, one per transaction, for {seconds} s, 1 worker")
             committed = emit_paced(conn, rate * seconds, rate)

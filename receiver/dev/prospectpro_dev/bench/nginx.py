@@ -65,7 +65,7 @@ class Nginx:
 
 
 def deliver(conn, events: int, timeout: float) -> dict:
-    conn.execute("truncate prospectpro.outbox cascade")
+    conn.execute("truncate prospectpro.outbox, prospectpro.delivery_attempts")
     conn.execute(EMIT_SQL, (1, events))
     committed = time.perf_counter()
     wait_until(lambda: scalar(conn, SUCCESSES_SQL) >= events, timeout, interval=0.05)

@@ -16,9 +16,9 @@ from collections import Counter
 from pathlib import Path
 
 from ..demo import lead_names
-from ..processes import Process, Processes, free_port, wait_answering
+from ..processes import Process, Processes, children, free_port, wait_answering
 from ..standins import provider_env
-from .common import Bench, Result, children, connect, describe, median, step, vm_hwm_mb
+from .common import Bench, Result, connect, describe, median, step, vm_hwm_mb
 from .fastsink import CONTENT_LENGTH
 
 TOKEN = "bench-token"

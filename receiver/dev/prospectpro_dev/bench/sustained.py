@@ -9,7 +9,7 @@ event's transaction start (the outbox row's created_at: an upper bound of its
 commit) to its arrival at the sink. CPU per event: capture is the server's CPU
 per transaction with triggers less plain's (both without a worker); pass, claim,
 sign, send and record are the worker backend's own timers
-(prospectpro._round_costs(), logged by each worker on exit); "other" is the
+(prospectpro.delivery_round_costs(), logged by each worker on exit); "other" is the
 rest of the worker backends' CPU (the call, commits, wake-up and due
 checks); the worker processes' own CPU (psycopg, the loop) is reported apart.
 """
@@ -104,7 +104,7 @@ def run(bench: Bench) -> list[Result]:
 
         def delivering(workers: int):
             def measure() -> float:
-                conn.execute("truncate prospectpro.outbox cascade")
+                conn.execute("truncate prospectpro.outbox, prospectpro.delivery_attempts")
                 logs = [Path(tmp) / f"worker-{workers}-{n}.log" for n in range(workers)]
                 args = ["worker", "--database-url", dsn, "--batch", str(BATCH)]
                 env = {"LOG_LEVEL": "INFO"}
@@ -114,7 +114,7 @@ def run(bench: Bench) -> list[Result]:
                 sink.reset()
                 conn.execute("select prospectpro._emit('lead_enrichment', '{\"n\": 0}')")
                 sink.wait_for(1, timeout=30)
-                conn.execute("truncate prospectpro.outbox cascade")
+                conn.execute("truncate prospectpro.outbox, prospectpro.delivery_attempts")
                 sink.reset()
                 backends = [pid for (pid,) in conn.execute(BACKENDS_SQL)]
                 clients = [p.pid for p in started]

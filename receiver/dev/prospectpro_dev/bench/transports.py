@@ -2,7 +2,7 @@
 rounds of 100 POSTs over at most 16 keep-alive connections to the fast sink,
 measured in the calling thread (as a delivery round's send phase is), for
 
-- the extension's transport (h11 over asyncio streams, plpython/transport.py);
+- the extension's transport (h11 over asyncio streams, delivery_transport.py);
 - one synchronous loop driving h11 over non-blocking sockets (selectors), a
   sketch of the alternative for plain HTTP only: no TLS, timeouts or errors;
 - httpcore's asyncio connection pool.
@@ -29,7 +29,7 @@ from .fastsink import FastSink
 
 # The extension's package, from this checkout (as the tests import it).
 sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "plpython"))
-from prospectpro_pl.transport import Request, Transport
+from prospectpro_pl.delivery_transport import Request, Transport
 
 POSTS, CONNECTIONS = 100, 16
 BODY = b'{"lead_id": 1, "campaign_id": 2, "webhook_type": "lead_enrichment", "n": 1}'

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..processes import interrupt_on_sigterm
 from . import __doc__ as overview
 from .report import exit_status, render
 from .runner import run_suite
@@ -30,7 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
     print(f"fault suite, {profile.name} form", flush=True)
-    results = run_suite(profile, args.only, say=lambda line: print(line, flush=True))
+    interrupt_on_sigterm()
+    try:
+        results = run_suite(profile, args.only, say=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        print("\ninterrupted: everything the fault suite started has been stopped", flush=True)
+        return 130
     print("\n" + render(results), flush=True)
     return exit_status(results)
 

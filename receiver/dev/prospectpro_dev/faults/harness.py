@@ -72,6 +72,7 @@ class Env:
         self.problems: list[str] = []
         self.dead = 0  # events the scenario saw dead before bringing them back
         self.expected: list[tuple[str, str]] = []
+        self.checks: list[Callable[[], None]] = []  # more, once the outbox is drained
 
     def close(self) -> None:
         for process in self.workers + self.receivers:
@@ -123,7 +124,8 @@ class Env:
     def pending(self) -> int:
         return self.scalar("select count(*) from prospectpro.outbox where status = 'pending'")
 
-    def _write(self, conn: psycopg.Connection, count: int, kind: str) -> Batch:
+    def write(self, conn: psycopg.Connection, count: int, kind: str) -> Batch:
+        """Write a batch of ``count`` events in the open transaction of ``conn``."""
         emit, find = KINDS[kind]
         params = {"tag": f"b{len(self.batches)}", "n": count}
         conn.execute(emit, params)
@@ -135,7 +137,7 @@ class Env:
         """Commit ``count`` events, in transactions of at most ``per_transaction``."""
         with psycopg.connect(self.dsn) as conn:
             while count > 0:
-                batch = self._write(conn, min(count, per_transaction), kind)
+                batch = self.write(conn, min(count, per_transaction), kind)
                 batch.commit_started = time.time()
                 conn.commit()
                 batch.committed = True
@@ -148,7 +150,7 @@ class Env:
         ``crash``, the server is expected to kill the transaction meanwhile."""
         conn = psycopg.connect(self.dsn)
         try:
-            batch = self._write(conn, count, kind)
+            batch = self.write(conn, count, kind)
             held = time.monotonic()
             self.say(f"holding a transaction of {count} events open")
             yield
@@ -237,6 +239,8 @@ class Env:
         self.expected.append((condition, what))
 
     def check_expected(self) -> None:
+        for check in self.checks:
+            check()
         for condition, what in self.expected:
             count = self.scalar(
                 "select count(*) from prospectpro.webhook_logs"

@@ -14,7 +14,8 @@ LEGEND = """\
 committed   events whose transaction committed. One transaction per scenario is held
             open across the fault: none of its events may reach the endpoint before it
             commits (no event may, checked by arrival time against commit time); in 6
-            the crash rolls it back, and then none of its events may exist or be sent
+            and 10 the crash rolls it back, and then none of its events may exist or
+            be sent
 delivered   events delivered: status delivered, a success row in webhook_logs, and a
             2xx answer from the endpoint for their webhook-id
 dead        events dead after their last attempt (8: all of them, before one
@@ -24,12 +25,13 @@ lost        committed events not delivered (must be 0)
 resent      redeliveries seen by the endpoint: a webhook-id answered 2xx more than
             once. At-least-once behaviour, allowed: a round rolled back after its POSTs
             (5: a worker's backend terminated mid-round; 6: the server stopped
-            mid-round) leaves its events due again with the same webhook-id, and a 2xx
+            mid-round; 10: the primary killed mid-round, so the round never reached the
+            standby) leaves its events due again with the same webhook-id, and a 2xx
             arriving after the timeout (3) is a failed attempt; receivers drop
             duplicates by webhook-id. A SIGKILLed worker's backend finishes its round
             and commits it, so that case resends nothing
 unlogged    requests the endpoint received that have no webhook_logs row: the POSTs of
-            rolled-back rounds (allowed in 5 and 6 only). Everywhere else, per event:
+            rolled-back rounds (allowed in 5, 6 and 10 only). Everywhere else, per event:
             attempts logged with an HTTP status <= requests received <= those plus the
             attempts logged as timeouts or resets (a refused connection never arrives)
 """

@@ -1,4 +1,4 @@
-"""The nine scenarios. Each commits a known set of events (one transaction
+"""The ten scenarios. Each commits a known set of events (one transaction
 of them held open across the fault), injects the fault with real workers
 running, and recovers; the harness then drains the outbox and verifies."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from ..sink import Answer
+from .failover import failover
 from .harness import HELD, Env
 from .model import Profile, Scenario
 from .proxy import RoundRobinProxy
@@ -202,4 +203,5 @@ SCENARIOS = [
     Scenario(7, "4 workers, 2 receivers", crowd),
     Scenario(8, "endpoint never recovers", endpoint_never_recovers),
     Scenario(9, f"endpoint down {BRIEF_OUTAGE:g} s under load", endpoint_down_briefly),
+    Scenario(10, "failover: primary SIGKILLed, standby promoted", failover, True),
 ]

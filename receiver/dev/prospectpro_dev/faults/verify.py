@@ -23,7 +23,7 @@ select o.webhook_id::text, o.status,
            and (a.error like 'timeout%' or a.error like 'connection reset%'))
 from prospectpro.outbox as o
 left join prospectpro.webhook_logs as a on a.event_id = o.id
-group by o.id
+group by o.id, o.webhook_id, o.status
 """
 
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from prospectpro.providers import transport
-from prospectpro.providers.transport import (
+from prospectpro.providers import provider_transport as transport
+from prospectpro.providers.provider_transport import (
     CONFIGURED_DESTINATION,
     AddressRefused,
     KeepAliveTransport,

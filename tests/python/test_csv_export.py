@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from prospectpro_pl import export
+from prospectpro_pl import csv_export
 
 LEAD = {
     "lead_id": 1,
@@ -27,7 +27,7 @@ def read(text):
 
 
 def test_default_columns():
-    assert export.DEFAULT_COLUMNS == (
+    assert csv_export.DEFAULT_COLUMNS == (
         "lead_id",
         "business_name",
         "website",
@@ -41,7 +41,7 @@ def test_default_columns():
 
 
 def test_rfc4180_text():
-    result = export.build_csv([LEAD, {**LEAD, "lead_id": 2, "is_qualified": False}])
+    result = csv_export.build_csv([LEAD, {**LEAD, "lead_id": 2, "is_qualified": False}])
     assert result.csv_text == (
         "lead_id,business_name,website,phone,address,email,confidence_score,is_qualified,"
         "enrichment_stage\r\n"
@@ -55,13 +55,13 @@ def test_rfc4180_text():
 
 
 def test_no_rows_is_the_header_alone():
-    result = export.build_csv([], ["lead_id", "email"])
+    result = csv_export.build_csv([], ["lead_id", "email"])
     assert (result.csv_text, result.row_count) == ("lead_id,email\r\n", 0)
     assert result.sha256 == hashlib.sha256(b"lead_id,email\r\n").hexdigest()
 
 
 def test_spaces_and_unicode_are_kept():
-    result = export.build_csv([{"name": "  Café Ñandú  "}], ["name"])
+    result = csv_export.build_csv([{"name": "  Café Ñandú  "}], ["name"])
     assert read(result.csv_text) == [["name"], ["  Café Ñandú  "]]
     assert result.sha256 == hashlib.sha256("name\r\n  Café Ñandú  \r\n".encode()).hexdigest()
 
@@ -84,22 +84,22 @@ def test_spaces_and_unicode_are_kept():
     ],
 )
 def test_formula_injection_is_defused_in_text_only(value, cell):
-    assert read(export.build_csv([{"v": value}], ["v"]).csv_text)[1] == [cell]
+    assert read(csv_export.build_csv([{"v": value}], ["v"]).csv_text)[1] == [cell]
 
 
 def test_columns_are_chosen_and_ordered_by_the_caller():
-    result = export.build_csv([LEAD], ["email", "lead_id"])
+    result = csv_export.build_csv([LEAD], ["email", "lead_id"])
     assert result.csv_text == "email,lead_id\r\ninfo@joes.example,1\r\n"
 
 
 def test_a_missing_column_is_an_error():
     with pytest.raises(ValueError, match="row 2 has no column 'emial'"):
-        export.build_csv([{"emial": "a"}, {"email": "b"}], ["emial"])
+        csv_export.build_csv([{"emial": "a"}, {"email": "b"}], ["emial"])
 
 
 def test_no_columns_is_an_error():
     with pytest.raises(ValueError, match="at least one column"):
-        export.build_csv([LEAD], [])
+        csv_export.build_csv([LEAD], [])
 
 
 def expected_cell(value):
@@ -116,7 +116,7 @@ cells = st.none() | st.text(st.characters(codec="utf-8", exclude_characters="\x0
 def test_any_text_round_trips_through_a_csv_reader(values):
     columns = ["a", "b", "c"]
     rows = [dict(zip(columns, row, strict=True)) for row in values]
-    result = export.build_csv(rows, columns)
+    result = csv_export.build_csv(rows, columns)
     assert read(result.csv_text) == [columns] + [[expected_cell(v) for v in row] for row in values]
     assert result.row_count == len(values)
     assert result.sha256 == hashlib.sha256(result.csv_text.encode()).hexdigest()
