@@ -309,7 +309,9 @@ def test_a_round_with_nothing_to_do_writes_nothing(dsn, db):
                 return conn.execute("select pg_current_xact_id_if_assigned()").fetchone()[0]
 
         def leads() -> int:
-            return db.execute("select prospectpro.campaign_lead_total(%s)", (campaign,)).fetchone()[0]
+            return db.execute("select prospectpro.campaign_lead_total(%s)", (campaign,)).fetchone()[
+                0
+            ]
 
         def counted_after_a_round() -> bool:
             round_writes()
