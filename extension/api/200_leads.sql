@@ -5,9 +5,9 @@
 -- statement's transition tables: its plans are kept for the session, and one
 -- statement queues every event at once. (PL/Python would re-plan each query on
 -- a transition table per statement, and runs each in a subtransaction: that
--- cost single-row INSERTs 60 % of their speed; see docs/webhooks.md.) Python drives
--- the campaign lifecycle (prospectpro._lead_progress), called only when a
--- campaign gets its first leads or its finished or qualified leads change.
+-- cost single-row INSERTs 60 % of their speed; see docs/webhooks.md.) A lead
+-- insert writes its event and nothing else: the delivery rounds count the leads
+-- of lead_created events and announce milestones (prospectpro._campaign_pass).
 
 create or replace function prospectpro._lead_payload(
     lead_id bigint,
@@ -48,9 +48,8 @@ comment on function prospectpro._lead_payload(
 'Internal: the lead_enrichment payload of one lead; event is lead_created or stage_changed.';
 
 -- The tail the three lead triggers share: what a statement changed per
--- campaign (leads, finished and qualified leads, and whether it started the
--- campaign) goes into the lead counts and, when it can move a campaign, to
--- prospectpro._lead_progress.
+-- campaign (leads that queued no lead_created event, finished and qualified
+-- leads, and whether it started the campaign) goes into the campaign's counts.
 create or replace function prospectpro._count_leads(
     campaign_ids bigint[],
     totals integer[],
@@ -70,15 +69,30 @@ begin
     on conflict (campaign_id, slot) do update
         set total_leads = t.total_leads + excluded.total_leads;
 
-    if true = any(started) or 0 <> any(finished) or 0 <> any(qualified) then
-        perform prospectpro._lead_progress(campaign_ids, started, finished, qualified);
+    -- A campaign being deleted (its leads cascading away) has no stats row left.
+    -- The next delivery round announces the milestones crossed.
+    update prospectpro.campaign_stats as s
+    set
+        finished_leads = s.finished_leads + c.finished,
+        qualified_leads = s.qualified_leads + c.qualified,
+        progress_due = s.progress_due or c.finished <> 0
+    from unnest(campaign_ids, finished, qualified) as c (campaign_id, finished, qualified)
+    where s.campaign_id = c.campaign_id and (c.finished <> 0 or c.qualified <> 0);
+
+    if true = any(started) then
+        -- The lifecycle trigger reads the reason from this transaction-local setting.
+        perform set_config('prospectpro.reason', 'first leads arrived', true);
+        update prospectpro.campaigns as c set status = 'processing'
+        from unnest(campaign_ids, started) as n (campaign_id, started)
+        where c.id = n.campaign_id and n.started and c.status = 'created';
+        perform set_config('prospectpro.reason', '', true);
     end if;
 end
 $$;
 comment on function prospectpro._count_leads(
     bigint[], integer[], boolean[], integer[], integer[]
 ) is
-'Internal, the lead triggers'' shared tail: adds each campaign''s change in leads to its counts and advances its progress.';
+'Internal, the lead triggers'' shared tail: adds each campaign''s change in leads (those that queued no lead_created event), finished and qualified leads to its counts, and starts the campaigns that got their first leads.';
 
 create or replace function prospectpro.trigger_lead_enrichment_webhook()
 returns trigger
@@ -87,7 +101,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    progressed boolean;
+    counted_here boolean;
     ids bigint[];
     totals integer[];
     started boolean[];
@@ -114,28 +128,18 @@ begin
         where l.status not in ('paused', 'cancelled')
     )
 
-    -- Rarely true: a campaign's first leads, leads inserted finished or qualified.
+    -- Rarely true: a campaign's first leads, leads inserted finished or
+    -- qualified, leads of a paused or cancelled campaign (which queue no event).
     select
         bool_or(
-            l.status = 'created' or l.is_qualified
+            l.status in ('created', 'paused', 'cancelled') or l.is_qualified
             or l.enrichment_stage in ('completed', 'failed')
         )
-    into progressed
+    into counted_here
     from lead as l;
 
-    if not progressed then
-        -- The single-row insert's path: the leads counted in one statement,
-        -- as _count_leads would. Through _count_leads (its arrays, its call)
-        -- a one-lead transaction cost about 850k server instructions instead
-        -- of 760-780k (python -m prospectpro.bench --only instructions).
-        insert into prospectpro.campaign_lead_counts as t (
-            campaign_id, slot, total_leads
-        )
-        select n.campaign_id, (pg_backend_pid() % 16)::smallint, count(*)
-        from new_rows as n
-        group by n.campaign_id
-        on conflict (campaign_id, slot) do update
-            set total_leads = t.total_leads + excluded.total_leads;
+    if counted_here is not true then
+        -- The single-row insert's path: the event is all it writes.
         return null;
     end if;
 
@@ -149,7 +153,7 @@ begin
     from (
         select
             n.campaign_id,
-            count(*)::integer as total,
+            count(*) filter (where c.status in ('paused', 'cancelled'))::integer as total,
             bool_or(c.status = 'created') as started,
             count(*) filter (
                 where n.enrichment_stage in ('completed', 'failed')
@@ -164,7 +168,7 @@ begin
 end
 $$;
 comment on function prospectpro.trigger_lead_enrichment_webhook() is
-'Statement-level AFTER INSERT trigger: counts the new leads and queues a stage-1 lead_enrichment event per lead.';
+'Statement-level AFTER INSERT trigger: queues a stage-1 lead_enrichment event per lead (delivery rounds count them into their campaigns).';
 
 create or replace function prospectpro.trigger_lead_status_webhook()
 returns trigger
@@ -306,27 +310,6 @@ end
 $$;
 comment on function prospectpro.trigger_lead_deleted() is
 'Statement-level AFTER DELETE trigger on leads: keeps the campaigns'' lead counts right.';
-
-create or replace function prospectpro._lead_progress(
-    campaign_ids bigint[],
-    started boolean[],
-    finished integer[],
-    qualified integer[]
-) returns void
-language plpython3u
-security definer
-set search_path = pg_catalog, pg_temp
-as $python$
-#PROSPECTPRO_IMPORT
-from prospectpro_pl import campaigns
-campaigns.lead_progress(
-    plpy,
-    [c for c, s in zip(campaign_ids, started) if s],
-    {c: (f, q) for c, f, q in zip(campaign_ids, finished, qualified) if f or q},
-)
-$python$;
-comment on function prospectpro._lead_progress(bigint[], boolean[], integer[], integer[]) is
-'Internal, per campaign: started (got leads while created) starts it processing; changes of finished and qualified leads advance progress milestones and complete it.';
 
 create or replace trigger _500_lead_enrichment_webhook
 after insert on prospectpro.enhanced_leads

@@ -86,6 +86,152 @@ $$;
 comment on function prospectpro.campaign_lead_total(bigint) is
 'A campaign''s lead count, whatever the leads'' stages: the sum of its campaign_lead_counts slots.';
 
+-- What the writers left to the delivery rounds: counting the leads of
+-- lead_created events. Outbox ids are drawn in one order and committed in
+-- another, so a round counts up to the last id drawn only once every
+-- transaction that was in progress when it read that id has ended (a lead's
+-- transaction has its xid before its event draws an id). Rounds of concurrent
+-- workers take turns (SKIP LOCKED); each round adds to slot -1.
+create or replace function prospectpro._outbox_last_id() returns bigint
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select case when s.is_called then s.last_value else 0 end
+    from prospectpro.outbox_id_seq as s
+$$;
+comment on function prospectpro._outbox_last_id() is
+'Internal: the last outbox id drawn, committed or not (0 before the first).';
+
+-- Of the transactions in progress at the snapshot, only those holding a lock
+-- on the outbox can still commit an event (a transaction locks the outbox
+-- before it draws an id, until it ends): an open transaction that writes
+-- elsewhere does not hold the counts back. pg_locks is read (with_locks) only
+-- when one of the snapshot's transactions is still in progress; a round asks
+-- so of a stretch an earlier round took, not of the one it has just taken,
+-- whose writers are still at work.
+create or replace function prospectpro._outbox_writers_ended(
+    snapshot pg_catalog.pg_snapshot, with_locks boolean
+) returns boolean
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+-- PL/pgSQL keeps its plans for the session: as a SQL function this was
+-- planned at every call, 20 us a round.
+begin
+    if not exists (
+        select from pg_snapshot_xip(snapshot) as x (xid)
+        where pg_xact_status(x.xid) = 'in progress'
+    ) then
+        return true;
+    end if;
+    return with_locks and not exists (
+        select
+        from pg_snapshot_xip(snapshot) as x (xid)
+        inner join pg_locks as t
+            on
+                t.locktype = 'transactionid'
+                -- pg_locks shows 32-bit xids: the xid8's low half.
+                and t.transactionid = (x.xid::text::bigint % 4294967296)::text::xid
+        inner join pg_locks as r
+            on
+                t.virtualtransaction = r.virtualtransaction
+                and r.locktype = 'relation'
+                and r.relation = 'prospectpro.outbox'::regclass
+        where pg_xact_status(x.xid) = 'in progress'
+    );
+end
+$$;
+comment on function prospectpro._outbox_writers_ended(pg_catalog.pg_snapshot, boolean) is
+'Internal: whether every transaction in progress at the snapshot that could still commit an outbox event has ended (with_locks false: every transaction).';
+
+create or replace function prospectpro._count_new_leads() returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    counted bigint;  -- the frontier
+    upto bigint;  -- the candidate
+    snap pg_snapshot;
+    fresh boolean := false;  -- upto was taken in this call
+    before bigint;
+begin
+    -- The snapshot must be newer than the read of the sequence: a transaction
+    -- snapshot (repeatable read) is older. Such a round leaves it to the next.
+    if current_setting('transaction_isolation') <> 'read committed' then
+        return;
+    end if;
+    -- A round with nothing to count takes no lock and writes nothing: its
+    -- commit waits for no WAL flush. (No row yet: a fresh install.)
+    select f.frontier, f.candidate, f.candidate_snapshot into counted, upto, snap
+    from prospectpro.lead_count_frontier as f;
+    if
+        (upto is null and prospectpro._outbox_last_id() <= coalesce(counted, 0))
+        or not prospectpro._outbox_writers_ended(snap, true)
+    then
+        return;
+    end if;
+    -- The row is made by the first round, not at install: pg_dump keeps it,
+    -- and a restore must not meet it twice.
+    insert into prospectpro.lead_count_frontier default values on conflict do nothing;
+    select f.frontier, f.candidate, f.candidate_snapshot into counted, upto, snap
+    from prospectpro.lead_count_frontier as f for update skip locked;
+    if not found then
+        return;  -- another round is counting
+    end if;
+    before := counted;
+    loop
+        if upto is null then
+            exit when fresh;  -- one new stretch per round
+            upto := prospectpro._outbox_last_id();
+            if upto <= counted then
+                upto := null;
+                exit;
+            end if;
+            -- Taken after the read of the sequence, it lists every
+            -- transaction that may still commit an id up to the candidate.
+            snap := pg_current_snapshot();
+            fresh := true;
+        end if;
+        exit when not prospectpro._outbox_writers_ended(snap, not fresh);
+        insert into prospectpro.campaign_lead_counts as t (campaign_id, slot, total_leads)
+        select c.id, -1, count(*)
+        from prospectpro.outbox as o
+        inner join prospectpro.campaigns as c on (o.payload ->> 'campaign_id')::bigint = c.id
+        where
+            o.id > counted and o.id <= upto
+            and o.webhook_type = 'lead_enrichment'
+            and o.payload -> 'webhook_metadata' ->> 'event' = 'lead_created'
+        group by c.id
+        on conflict (campaign_id, slot) do update
+            set total_leads = t.total_leads + excluded.total_leads;
+        counted := upto;
+        upto := null;
+        snap := null;
+    end loop;
+    if counted <> before or fresh then
+        update prospectpro.lead_count_frontier as f
+        set frontier = counted, candidate = upto, candidate_snapshot = snap;
+    end if;
+end
+$$;
+comment on function prospectpro._count_new_leads() is
+'Internal, run by every delivery round: adds the lead_created events committed since the last count to their campaigns'' lead counts.';
+
+create or replace function prospectpro._campaign_pass() returns void
+language plpython3u
+security definer
+set search_path = pg_catalog, pg_temp
+as $python$
+#PROSPECTPRO_IMPORT
+from prospectpro_pl import campaigns
+campaigns.run_pass(plpy)
+$python$;
+comment on function prospectpro._campaign_pass() is
+'Internal, what every delivery round runs last (deliver_due): counts new leads into their campaigns, announces the progress milestones crossed, in order, and completes campaigns whose target leads all finished.';
+
 create or replace function prospectpro.set_campaign_status(
     campaign_id bigint,
     status text,

@@ -30,10 +30,15 @@ create table prospectpro.campaign_stats (
     references prospectpro.campaigns (id) on delete cascade,
     finished_leads integer not null default 0,
     qualified_leads integer not null default 0,
-    last_milestone integer not null default 0
+    last_milestone integer not null default 0,
+    -- Its finished leads changed since the last delivery round looked: the
+    -- round announces the milestones crossed (and completes the campaign).
+    progress_due boolean not null default false
 );
+create index campaign_stats_progress_due on prospectpro.campaign_stats (campaign_id)
+where progress_due;
 comment on table prospectpro.campaign_stats is
-'Finished (completed or failed) and qualified leads per campaign, and the last progress milestone announced; kept by the lead triggers.';
+'Finished (completed or failed) and qualified leads per campaign, kept by the lead triggers; the last progress milestone announced, and whether a round must look for the next.';
 
 -- Lead counts change with every insert: spread over slots (by backend) so
 -- that concurrent inserts into one campaign never wait on one row.
@@ -45,7 +50,24 @@ create table prospectpro.campaign_lead_counts (
     primary key (campaign_id, slot)
 );
 comment on table prospectpro.campaign_lead_counts is
-'Leads per campaign, as partial counts per slot: a campaign''s total is their sum.';
+'Leads per campaign, as partial counts per slot: a campaign''s total is their sum. Slot -1 is '
+'the delivery rounds'', which count the lead_created events; the others are writers'' (leads '
+'that queue no event, moves and deletes).';
+
+-- How far the delivery rounds have counted lead_created events (outbox ids up
+-- to frontier), and the next stretch: the ids drawn up to candidate, final once
+-- every transaction in progress at candidate_snapshot that could commit an
+-- event has ended. The first round makes its one row.
+create table prospectpro.lead_count_frontier (
+    id boolean primary key default true
+    constraint lead_count_frontier_one_row check (id),
+    frontier bigint not null default 0,
+    candidate bigint,
+    candidate_snapshot pg_catalog.pg_snapshot
+);
+comment on table prospectpro.lead_count_frontier is
+'One row: the outbox id up to which delivery rounds have counted lead_created events into '
+'campaign_lead_counts, and the stretch they count next.';
 
 create table prospectpro.campaign_exports (
     campaign_id bigint primary key
@@ -83,3 +105,5 @@ select pg_catalog.pg_extension_config_dump('prospectpro.campaign_lifecycle_event
 select pg_catalog.pg_extension_config_dump(
     'prospectpro.campaign_lifecycle_events_id_seq', ''
 );
+-- Registered last, as the 1.1 -> 1.2 upgrade registers it.
+select pg_catalog.pg_extension_config_dump('prospectpro.lead_count_frontier', '');

@@ -45,14 +45,18 @@ left join prospectpro.campaign_stats as s on s.campaign_id = c.id
 where c.id = any($1)
 order by c.id
 """
-# Every campaign has its stats row from its creation; a campaign being deleted
-# (its leads cascading away) has none left to update, nor counts to add to.
-STATS_SQL = """
+# The campaigns whose finished leads changed since a round last looked, taken
+# by one round (a concurrent round skips them, and finds them next time).
+DUE_SQL = """
 update prospectpro.campaign_stats as s
-set finished_leads = s.finished_leads + d.finished,
-    qualified_leads = s.qualified_leads + d.qualified
-from unnest($1::bigint[], $2::int[], $3::int[]) as d (campaign_id, finished, qualified)
-where s.campaign_id = d.campaign_id
+set progress_due = false
+from (
+    select d.campaign_id from prospectpro.campaign_stats as d
+    where d.progress_due
+    order by d.campaign_id
+    for update skip locked
+) as due
+where s.campaign_id = due.campaign_id
 returning s.campaign_id, s.finished_leads, s.last_milestone
 """
 MILESTONE_SQL = "update prospectpro.campaign_stats set last_milestone = $2 where campaign_id = $1"
@@ -208,30 +212,25 @@ def _export(plpy, campaign_id: int) -> None:
     )
 
 
-def lead_progress(plpy, starting: list[int], changes: dict[int, tuple[int, int]]) -> None:
-    """Start campaigns that got their first leads; advance and complete campaigns.
+def run_pass(plpy) -> None:
+    """What every delivery round does last for the campaigns, off the writers' path.
 
-    ``starting``: campaigns that received leads, as the capture trigger saw
-    them still 'created'; ``changes``: campaign_id -> changes of its finished
-    and qualified leads (negative for leads gone). Each of the 25/50/75 %
-    milestones of finished leads is announced once, in order, even when one
-    statement jumps over several; reaching the target completes the campaign.
-    Only here is a campaign's stats row locked: lead counts are kept by the
-    capture triggers, per slot.
+    Counts the leads of newly committed lead_created events into their
+    campaigns, then, for each campaign whose finished leads changed, announces
+    each of the 25/50/75 % milestones crossed once, in order (also when a
+    statement jumps over several), and completes the campaign whose target
+    leads all finished. Its stats row stays locked until the round commits:
+    the milestones, the last one announced and the completion commit together.
     """
-    if starting:
-        set_status(plpy, starting, "processing", "first leads arrived", ("created",))
-    if not changes:
+    plans.run(plpy, "select prospectpro._count_new_leads()")
+    due = list(plans.run(plpy, DUE_SQL))
+    if not due:
         return
-    ids = list(changes)
-    finished = [changes[cid][0] for cid in ids]
-    qualified = [changes[cid][1] for cid in ids]
-    stats = plans.run(plpy, STATS_SQL, ["bigint[]", "int[]", "int[]"], [ids, finished, qualified])
-    rows = {row["id"]: row for row in _campaigns(plpy, [s["campaign_id"] for s in stats])}
+    rows = {row["id"]: row for row in _campaigns(plpy, [s["campaign_id"] for s in due])}
     events, completing = [], []
-    for s in stats:
-        row = rows[s["campaign_id"]]
-        if row["status"] != "processing":
+    for s in due:
+        row = rows.get(s["campaign_id"])
+        if row is None or row["status"] != "processing":
             continue
         percent = payloads.completion_percentage(s["finished_leads"], row["target_count"])
         crossed = [m for m in MILESTONES if s["last_milestone"] < m <= percent]

@@ -12,7 +12,7 @@ import bisect
 import time
 from datetime import UTC, datetime
 
-from . import plans, retry, signing
+from . import campaigns, plans, retry, signing
 from .delivery_transport import Request, Transport
 
 # Requests still waiting for a connection this long after the round began are
@@ -93,10 +93,12 @@ _transport: Transport | None = None
 _buckets: list[float] | None = None
 
 # What this session's rounds cost, in CPU seconds of the backend per phase:
-# claim (configuration and claim queries), sign (request heads and
+# pass (the campaigns' counts and milestones, campaigns.run_pass), claim
+# (configuration and claim queries), sign (request heads and
 # signatures), send (the HTTP exchanges), record (attempt log, outbox and
 # breakers). prospectpro.delivery_round_costs() reads it; a worker logs it on exit.
-costs = {"rounds": 0, "events": 0, "claim": 0.0, "sign": 0.0, "send": 0.0, "record": 0.0}
+PHASES = ("pass", "claim", "sign", "send", "record")
+costs = {"rounds": 0, "events": 0} | dict.fromkeys(PHASES, 0.0)
 
 
 def endpoints(plpy) -> dict[str, dict]:
@@ -139,7 +141,7 @@ def deliver_due(plpy, max_events: int) -> int:
     costs["rounds"] += 1
     costs["claim"] += claimed - started
     if not events:
-        return 0
+        return _campaign_pass(plpy, 0)
 
     now = int(due_by.timestamp())
     requests = []
@@ -171,6 +173,18 @@ def deliver_due(plpy, max_events: int) -> int:
     costs["sign"] += signed - claimed
     costs["send"] += sent - signed
     costs["record"] += time.thread_time() - sent
+    return _campaign_pass(plpy, attempted)
+
+
+def _campaign_pass(plpy, attempted: int) -> int:
+    """The round's last step: what the writers left to it (campaigns.run_pass).
+
+    Last, so that the campaign rows it locks are held until the round commits,
+    not while its requests are in flight; what it queues goes out next round.
+    """
+    started = time.thread_time()
+    campaigns.run_pass(plpy)
+    costs["pass"] += time.thread_time() - started
     return attempted
 
 

@@ -2,14 +2,21 @@
 
 While rounds find several events each (they arrive faster than rounds run),
 it runs a round every GATHER seconds at most, each taking what arrived while
-the previous one was in flight: under steady load rounds are few and full,
-and writers send no NOTIFY at all. Otherwise it LISTENs: before sleeping it
+the previous one was in flight, and waits longer after rounds that find little
+before it sleeps: under steady load rounds are few and full, and writers send
+no NOTIFY at all. Otherwise it LISTENs: before sleeping it
 arms the wakeup (prospectpro.arm_wakeup), so transactions that queue events
 send a NOTIFY and the event is sent within milliseconds; once awake it
 disarms it (prospectpro.disarm_wakeup). Writers only read the flag, so no
 writer waits on another for it. With nothing due it sleeps until the next
 retry falls due. All delivery logic is in the database; any number of
 workers may run against one database (claims use FOR UPDATE SKIP LOCKED).
+
+Of several workers, one gathers (it holds an advisory lock while it does); the
+others run a round every FOLLOW seconds, and keep running rounds while those
+find full batches (the queue outgrew one worker), but neither arm the wakeup nor
+split the gatherer's rounds into small ones: extra workers add capacity, not
+rounds, wakeups and NOTIFYs that writers would pay for.
 """
 
 from __future__ import annotations
@@ -33,6 +40,13 @@ CATCHUP_SLICE = 0.005
 BLOCKED_RETRY = 0.05
 # While rounds find events: the least time between the starts of two rounds.
 GATHER = 0.005
+# Rounds that find little before the gathering worker sleeps: it waits twice
+# as long after each (GATHER, 2 GATHER, 4 GATHER), then arms the wakeup.
+QUIET_ROUNDS = 2
+# A worker while another gathers: the time between the starts of its rounds.
+FOLLOW = 0.05
+# The advisory lock the gathering worker holds (the bytes of "prospect").
+GATHER_LOCK = 0x70726F7370656374
 # How often a worker makes the time partitions ahead of need (as prune does).
 MAINTAIN_EVERY = 300.0
 
@@ -49,6 +63,7 @@ class Worker:
         self.gather = gather
         self.stopping = False
         self.delivered = 0
+        self.gathering = False  # holds GATHER_LOCK
         self.maintained_at = float("-inf")
 
     def stop(self, *_: object) -> None:
@@ -73,6 +88,8 @@ class Worker:
                 backoff = min(backoff * 2, 2.0)
 
     def _loop(self, conn: psycopg.Connection) -> None:
+        self.gathering = False  # a new session holds no lock
+        quiet = QUIET_ROUNDS + 1  # rounds in a row that found one event or none
         while not self.stopping:
             started = time.monotonic()
             if started - self.maintained_at >= MAINTAIN_EVERY:
@@ -84,10 +101,19 @@ class Worker:
             self.delivered += attempted
             if attempted >= self.batch:
                 continue  # more may be due right now
-            if attempted > 1:
-                # Events arrive faster than rounds run: gather what comes meanwhile
-                # for the next round rather than ask writers for a NOTIFY.
-                time.sleep(max(0.0, started + self.gather - time.monotonic()))
+            quiet = 0 if attempted > 1 else quiet + 1
+            # Events arrive faster than rounds run: gather what comes meanwhile
+            # for the next round rather than ask writers for a NOTIFY, backing
+            # off over rounds that find little; or another worker gathers, and
+            # this one only follows.
+            if quiet <= QUIET_ROUNDS and self._gather(conn, True):
+                pause = self.gather * 2**quiet
+            elif not self._gather(conn, False):
+                pause = FOLLOW
+            else:
+                pause = None
+            if pause is not None:
+                time.sleep(max(0.0, started + pause - time.monotonic()))
                 continue
             # Ask the next writers for a NOTIFY, then look once more: events
             # committed meanwhile would otherwise wait for the next writer.
@@ -100,6 +126,24 @@ class Worker:
             conn.execute("select prospectpro.disarm_wakeup()")
             for _ in conn.notifies(timeout=0):
                 pass
+
+    def _gather(self, conn: psycopg.Connection, busy: bool) -> bool:
+        """Whether this worker is (busy) or may be (idle) the one that gathers.
+
+        Busy, it takes the lock unless another worker holds it; idle, it lets
+        the lock go, and says whether another worker still holds it.
+        """
+        if busy != self.gathering:
+            call = "pg_try_advisory_lock" if busy else "pg_advisory_unlock"
+            taken = conn.execute(f"select {call}(%s)", (GATHER_LOCK,)).fetchone()[0]
+            self.gathering = busy and taken
+        if busy:
+            return self.gathering
+        # Nobody gathers when the lock is free: then this worker may sleep armed.
+        free = conn.execute("select pg_try_advisory_lock(%s)", (GATHER_LOCK,)).fetchone()[0]
+        if free:
+            conn.execute("select pg_advisory_unlock(%s)", (GATHER_LOCK,))
+        return free
 
     @staticmethod
     def _maintain(conn: psycopg.Connection) -> None:
@@ -122,7 +166,7 @@ class Worker:
         events = costs["events"] or 1
         phases = ", ".join(
             f"{phase} {costs[phase] * 1e6 / events:.0f}"
-            for phase in ("claim", "sign", "send", "record")
+            for phase in ("pass", "claim", "sign", "send", "record")
         )
         log.info("round costs %s; backend CPU µs per event: %s", json.dumps(costs), phases)
 

@@ -17,7 +17,7 @@ select tables_are(
         'campaigns', 'enhanced_leads', 'api_costs', 'endpoints', 'outbox',
         'campaign_transitions', 'campaign_stats', 'campaign_lead_counts', 'campaign_exports',
         'campaign_lifecycle_events', 'endpoint_health', 'delivery_wakeup', 'webhook_types',
-        'delivery_attempts', 'settings', 'applied_deliveries',
+        'delivery_attempts', 'settings', 'applied_deliveries', 'lead_count_frontier',
         'cost_thresholds', 'cost_settings', 'cost_window_slots', 'cost_alerts',
         'outbox_default', 'delivery_attempts_default', 'applied_deliveries_default',
         'delivery_counters', 'partition_settings'
@@ -75,13 +75,13 @@ select is(
     ),
     0, 'every function pins search_path to pg_catalog, pg_temp'
 );
--- The notify trigger is statement-level: one call per statement, not per row.
+-- The notify trigger reads the wakeup flag at commit: a deferred constraint trigger.
 select is(
     (
-        select (tgtype & 1) = 0 from pg_trigger
-        where tgname = '_900_notify_outbox'
+        select array[tgconstraint <> 0, tgdeferrable, tginitdeferred] from pg_trigger
+        where tgname = '_900_notify_outbox' and tgrelid = 'prospectpro.outbox'::regclass
     ),
-    true, 'the outbox notification trigger fires once per statement'
+    array[true, true, true], 'the outbox notification trigger fires at commit'
 );
 select is(
     (
@@ -97,7 +97,7 @@ select is(
         'campaign_lifecycle_events', 'campaign_stats',
         'campaigns', 'cost_alerts', 'cost_settings', 'cost_thresholds', 'cost_window_slots',
         'delivery_attempts_default', 'delivery_counters', 'endpoints', 'enhanced_leads',
-        'outbox_default', 'partition_settings', 'settings'
+        'lead_count_frontier', 'outbox_default', 'partition_settings', 'settings'
     ]::text[],
     'every table with user data is kept by pg_dump'
 );

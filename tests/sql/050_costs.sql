@@ -207,12 +207,14 @@ select is(
     'without its own threshold a campaign has no daily rule'
 );
 
--- cost_per_lead: spend / leads of the campaign.
+-- cost_per_lead: spend / leads of the campaign, as the last delivery round
+-- counted them (prospectpro._campaign_pass, run here by hand).
 insert into prospectpro.enhanced_leads (campaign_id, business_name)
 select
     9004 as campaign_id,
     'Lead ' || n as business_name
 from generate_series(1, 10) as n;
+select prospectpro._campaign_pass();
 select pg_temp.spend(9004, 'google_places', 2.40, '2100-01-03 10:00Z');
 select pg_temp.spend(9004, 'hunter_email_verifier', 0.09, '2100-01-03 10:01Z');
 select is(

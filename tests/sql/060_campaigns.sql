@@ -1,9 +1,10 @@
 -- Campaign lifecycle: the state machine allows exactly its transitions, each
--- milestone is announced once (also when a statement jumps over several),
+-- milestone is announced once (also when a statement jumps over several) by
+-- the next delivery round's pass (prospectpro._campaign_pass, run here by hand),
 -- completion exports the qualified leads as correctly quoted CSV, and the
 -- budget guard pauses and resumes.
 begin;
-select plan(31);
+select plan(33);
 
 create function pg_temp.events(campaign bigint) returns text[]
 language sql as $$
@@ -98,6 +99,7 @@ values
 (7150, 'Done 1', 'completed', true),
 (7150, 'Done 2', 'failed', false),
 (7150, 'New 1', 'stage1', false);
+select prospectpro._campaign_pass();
 select is(
     pg_temp.events(7150),
     array['created', 'processing_started', 'progress_update:25', 'progress_update:50'],
@@ -111,6 +113,19 @@ select is(
     array[2, 1], '... and count as finished and qualified'
 );
 
+-- A lead insert writes its event and nothing else: the next round counts it.
+insert into prospectpro.campaigns (id, name, target_count) values (7170, 'Counted later', 10);
+update prospectpro.campaigns set status = 'processing' where id = 7170;
+insert into prospectpro.enhanced_leads (campaign_id, business_name)
+values (7170, 'Quiet 1'), (7170, 'Quiet 2');
+select is(
+    (select count(*)::integer from prospectpro.campaign_lead_counts where campaign_id = 7170),
+    0, 'a lead insert into a processing campaign writes no count, only its events'
+);
+select prospectpro._campaign_pass();
+select prospectpro._campaign_pass();
+select is(prospectpro.campaign_lead_total(7170), 2, 'the next round counts its leads, once');
+
 -- A lead moving to another campaign moves its counts; a deleted lead, and a
 -- deleted campaign's leads, leave them.
 insert into prospectpro.campaigns (id, name, target_count)
@@ -120,6 +135,7 @@ values
 (7160, 'Mover', 'completed', true),
 (7160, 'Stayer', 'stage2', false);
 update prospectpro.enhanced_leads set campaign_id = 7161 where business_name = 'Mover';
+select prospectpro._campaign_pass();
 select is(
     array[
         prospectpro.campaign_lead_total(7160), prospectpro.campaign_lead_total(7161),
@@ -162,12 +178,14 @@ select is(
 );
 update prospectpro.enhanced_leads set enrichment_stage = 'completed'
 where campaign_id = 7100 and business_name = 'Lead 1';
+select prospectpro._campaign_pass();
 select is(
     pg_temp.events(7100), array['created', 'processing_started'],
     '1 of 8 finished: no milestone yet'
 );
 update prospectpro.enhanced_leads set enrichment_stage = 'completed'
 where campaign_id = 7100 and business_name in ('Lead 2', 'Lead 3', 'Lead 4', 'Lead 5');
+select prospectpro._campaign_pass();
 select is(
     pg_temp.events(7100),
     array['created', 'processing_started', 'progress_update:25', 'progress_update:50'],
@@ -175,6 +193,7 @@ select is(
 );
 update prospectpro.enhanced_leads set enrichment_data = '{"touched": true}'
 where campaign_id = 7100;
+select prospectpro._campaign_pass();
 select is(
     cardinality(pg_temp.events(7100)), 4, 'an update that finishes nobody announces nothing'
 );
@@ -183,6 +202,7 @@ set
     enrichment_stage = 'completed', is_qualified = true, phone = '+1 555 0100',
     address = '1 Main St, San Diego, CA', business_name = 'Joe''s "Best", Tacos'
 where campaign_id = 7100 and business_name = 'Lead 6';
+select prospectpro._campaign_pass();
 select is(
     pg_temp.events(7100),
     array[
@@ -197,6 +217,7 @@ where campaign_id = 7100 and business_name = 'Lead 7';
 update prospectpro.enhanced_leads
 set enrichment_stage = 'completed', is_qualified = true, business_name = e'Line\nbreak'
 where campaign_id = 7100 and business_name = 'Lead 8';
+select prospectpro._campaign_pass();
 select is(
     (select status from prospectpro.campaigns where id = 7100), 'completed',
     'every target lead finished: the campaign completed itself'

@@ -19,9 +19,9 @@ from .common import PRODUCTION_SETTINGS, Result, bench_cluster, step, table
 
 BENCHMARKS = ["sink", "write", "sustained", "bulk", "delivery", "nginx", "latency", "costs"]
 BENCHMARKS += ["receiver", "history"]
-# Run only when named: the soak takes an hour by itself (--minutes), and the
-# instruction counts need valgrind.
-OPT_IN = ["soak", "instructions"]
+# Run only when named: the soak takes an hour by itself (--minutes), the
+# instruction counts need valgrind, and the transports compare designs.
+OPT_IN = ["soak", "instructions", "transports"]
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

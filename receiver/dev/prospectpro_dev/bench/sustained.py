@@ -7,7 +7,7 @@ delivered per second during the round, the queue depth (pending events)
 sampled every 0.25 s and at the round's end, and the latency from each
 event's transaction start (the outbox row's created_at: an upper bound of its
 commit) to its arrival at the sink. CPU per event: capture is the server's CPU
-per transaction with triggers less plain's (both without a worker); claim,
+per transaction with triggers less plain's (both without a worker); pass, claim,
 sign, send and record are the worker backend's own timers
 (prospectpro.delivery_round_costs(), logged by each worker on exit); "other" is the
 rest of the worker backends' CPU (the call, commits, wake-up and due
@@ -30,7 +30,7 @@ from .fastsink import FastSink
 from .write import DONE, SCRIPT, TPS, with_plain_tables
 
 BATCH = 100  # the worker's default
-WORKERS = (1, 4)
+WORKERS = (1, 2, 4)
 TARGET_RATIO, TARGET_P99 = 0.50, 25.0
 # The leads' events (the first leads of a campaign also queue its lifecycle
 # event, for which no endpoint is configured here).
@@ -44,7 +44,7 @@ BACKENDS_SQL = (
     " and datname = current_database()"
 )
 COSTS = re.compile(r"round costs (\{.*?\});")
-PHASES = ("claim", "sign", "send", "record")
+PHASES = ("pass", "claim", "sign", "send", "record")
 
 
 class DepthSampler(threading.Thread):
@@ -168,7 +168,7 @@ def run(bench: Bench) -> list[Result]:
 
 
 def cpu_split(per_txn_cpu: dict[str, list[float]], runs: list[dict]) -> dict[str, float]:
-    """Median CPU µs per event: capture, claim, sign, send, record, other."""
+    """Median CPU µs per event: capture, pass, claim, sign, send, record, other."""
     split = {"capture": (median(per_txn_cpu["capture"]) - median(per_txn_cpu["plain"])) * 1e6}
     for phase in PHASES:
         split[phase] = median([r["costs"][phase] / r["costs"]["events"] for r in runs]) * 1e6
