@@ -2,6 +2,12 @@
 -- heading of what it is for. Functions, triggers, views and grants follow from
 -- extension/api/ (see README.md in this folder).
 
+-- Lead inserts wait for the whole upgrade, and first: taken later, this lock
+-- would wait for an insert that waits in turn for the outbox, which the
+-- upgrade holds by then (issue 22 counts leads from where the upgrade leaves
+-- the outbox's ids).
+lock table prospectpro.enhanced_leads in share row exclusive mode;
+
 -- Issue 20: history at constant cost. The outbox, the attempt log and the
 -- idempotency records become partitioned by time (see
 -- extension/schema/030_outbox.sql). Each 1.1 table becomes, as it is, the
@@ -305,8 +311,8 @@ comment on table prospectpro.lead_count_frontier is
 'campaign_lead_counts, and the stretch they count next.';
 select pg_catalog.pg_extension_config_dump('prospectpro.lead_count_frontier', '');
 -- 1.1's triggers counted every lead already queued: rounds count from the last
--- outbox id drawn, with no lead insert in flight (they wait for the upgrade).
-lock table prospectpro.enhanced_leads in share row exclusive mode;
+-- outbox id drawn, with no lead insert in flight (they wait for the upgrade:
+-- the lock is taken at the top of this script).
 insert into prospectpro.lead_count_frontier (frontier)
 select case when s.is_called then s.last_value else 0 end
 from prospectpro.outbox_id_seq as s;

@@ -456,15 +456,19 @@ $$;
 comment on function prospectpro.next_due_in() is
 'Seconds until the next deliverable event falls due (0 if one is due now, null if none waits).';
 
--- run_delivery commits, which rules out a SET search_path clause: its body
--- calls only schema-qualified functions and holds no operator, so the caller's
--- search_path has nothing to resolve. The arithmetic is in these two.
+-- run_delivery commits, which rules out a SET search_path clause and SECURITY
+-- DEFINER: its body calls only schema-qualified functions and holds no
+-- operator, so the caller's search_path has nothing to resolve. The arithmetic
+-- is in these two; the first, the owner's, also refuses a standby (the worker
+-- role may not call the internal check itself).
 create or replace function prospectpro.delivery_deadline(max_seconds double precision)
 returns timestamptz
 language plpgsql
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+    perform prospectpro._require_primary('run_delivery');
     if max_seconds is null or max_seconds not between 0 and 86400 then
         raise exception 'max_seconds must be between 0 and 86400, got %',
             coalesce(max_seconds::text, 'NULL')
@@ -475,7 +479,8 @@ begin
 end
 $$;
 comment on function prospectpro.delivery_deadline(double precision) is
-'A step of run_delivery: the moment max_seconds (0 to 86400) from now, when its rounds stop.';
+'A step of run_delivery: the moment max_seconds (0 to 86400) from now, when its rounds stop; '
+'raises 25006 on a hot standby.';
 
 create or replace function prospectpro.delivery_pause(
     deadline timestamptz, attempted integer, max_events integer
@@ -513,7 +518,6 @@ declare
     deadline timestamptz := prospectpro.delivery_deadline(max_seconds);
     attempted integer;
 begin
-    perform prospectpro._require_primary('run_delivery');
     loop
         attempted := prospectpro.deliver_due(max_events);
         commit;

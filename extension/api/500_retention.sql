@@ -141,8 +141,18 @@ begin
     select coalesce(max(s.partition_interval), '1 day'), coalesce(max(s.partitions_ahead), 3)
     into width, ahead
     from prospectpro.partition_settings as s;
-    -- Every partitioned table has its default partition, so each is listed.
-    for t in select distinct p.table_name from prospectpro.history_partitions as p loop
+    -- Every partitioned table has its default partition, so each is listed;
+    -- in the order the writers lock them (an enrichment result's records
+    -- before its events, a round's events before its attempts), so that no
+    -- wait here is the reverse of theirs.
+    for t in
+        select p.table_name
+        from prospectpro.history_partitions as p
+        group by p.table_name
+        order by array_position(
+            array['applied_deliveries', 'outbox', 'delivery_attempts'], p.table_name
+        )
+    loop
         -- Continue from the last range partition, or start with the current
         -- period (aligned to the partition interval) when there is none or it
         -- ended before: what was written meanwhile is in the default partition.
@@ -237,10 +247,11 @@ create or replace function prospectpro.retention_cutoff(
     older_than interval, batch_size integer
 ) returns timestamptz
 language plpgsql
-stable
+security definer  -- for the standby check, which the roles may not call
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+    perform prospectpro._require_primary('prune');
     if older_than is null or older_than < interval '0' or batch_size is null
         or batch_size not between 1 and 100000 then
         raise exception 'invalid retention: older_than %, batch_size %', older_than, batch_size
@@ -252,7 +263,7 @@ end
 $$;
 comment on function prospectpro.retention_cutoff(interval, integer) is
 'A step of prune(): the retention cutoff, now() - older_than, once older_than and batch_size '
-'are checked (a bad one raises 22023 with a HINT).';
+'are checked (a bad one raises 22023 with a HINT); raises 25006 on a hot standby.';
 
 create or replace function prospectpro.expired_partitions(cutoff timestamptz)
 returns text[]
@@ -417,7 +428,6 @@ declare
     cutoff timestamptz := prospectpro.retention_cutoff(older_than, batch_size);
     expired text;
 begin
-    perform prospectpro._require_primary('prune');
     perform prospectpro.maintain_partitions();
     commit;
     foreach expired in array prospectpro.expired_partitions(cutoff) loop

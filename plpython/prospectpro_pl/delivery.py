@@ -183,7 +183,14 @@ def _campaign_pass(plpy, attempted: int) -> int:
     not while its requests are in flight; what it queues goes out next round.
     """
     started = time.thread_time()
-    campaigns.run_pass(plpy)
+    try:
+        # Its own subtransaction: a pass that fails (a campaign's export, a
+        # deadlock on its row) must not roll back the attempts just made,
+        # which would send them again; the next round runs the pass again.
+        with plpy.subtransaction():
+            campaigns.run_pass(plpy)
+    except plpy.SPIError as exc:
+        plpy.warning(f"prospectpro: the campaign pass failed and waits for the next round: {exc}")
     costs["pass"] += time.thread_time() - started
     return attempted
 

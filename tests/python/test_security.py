@@ -341,6 +341,26 @@ def test_roles_do_what_they_are_documented_to_do(configured, login_roles, connec
             assert (refused is None) == (role in allowed), (role, statement, refused)
 
 
+def test_the_procedures_run_for_the_roles_that_are_granted_them(
+    configured, login_roles, connect_as
+):
+    """run_delivery and prune commit, so they run outside a transaction block,
+    as the worker's and the admin's pg_cron jobs would run them."""
+    calls = {
+        "call prospectpro.run_delivery(0)": {"worker", "admin"},
+        "call prospectpro.prune(interval '7 days')": {"admin"},
+    }
+    for role in ROLES:
+        conn = connect_as(login_roles[role])
+        for statement, allowed in calls.items():
+            try:
+                conn.execute(statement)
+                refused = None
+            except psycopg.errors.InsufficientPrivilege as exc:
+                refused = exc
+            assert (refused is None) == (role in allowed), (role, statement, refused)
+
+
 # -- SECURITY DEFINER ---------------------------------------------------------
 
 
