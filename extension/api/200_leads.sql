@@ -7,7 +7,8 @@
 -- a transition table per statement, and runs each in a subtransaction: that
 -- cost single-row INSERTs 60 % of their speed; see docs/webhooks.md.) A lead
 -- insert writes its event and nothing else: the delivery rounds count the leads
--- of lead_created events and announce milestones (prospectpro._campaign_pass).
+-- of lead_created events and announce milestones (campaigns.run_pass, the end
+-- of deliver_due).
 
 create or replace function prospectpro._lead_payload(
     lead_id bigint,

@@ -230,7 +230,7 @@ from prospectpro_pl import campaigns
 campaigns.run_pass(plpy)
 $python$;
 comment on function prospectpro._campaign_pass() is
-'Internal, what every delivery round runs last (deliver_due): counts new leads into their campaigns, announces the progress milestones crossed, in order, and completes campaigns whose target leads all finished.';
+'Internal: the campaign pass that every delivery round runs last (deliver_due calls its body, campaigns.run_pass, in a subtransaction of its own); callable by hand or from tests. It counts new leads into their campaigns, announces the progress milestones crossed, in order, and completes campaigns whose target leads all finished.';
 
 create or replace function prospectpro.set_campaign_status(
     campaign_id bigint,

@@ -162,7 +162,7 @@ create table prospectpro.delivery_counters (
     failed bigint not null default 0,
     latency_seconds_sum double precision not null default 0,
     -- Attempts per latency bucket (not cumulative), one element per upper
-    -- bound of prospectpro._latency_buckets(), then the ones above the last.
+    -- bound of prospectpro.latency_buckets(), then the ones above the last.
     latency_buckets bigint[] not null,
     primary key (webhook_type, slot)
 );
